@@ -1,0 +1,86 @@
+//! A point-in-time view of a gate, for stats, metrics and tests.
+
+use std::time::Duration;
+
+use crate::Reason;
+
+/// A consistent point-in-time view of a [`Gate`](super::Gate): its settings, its current load and
+/// its counters since it was created.
+///
+/// ```
+/// use floodgate::Gate;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let gate = Gate::new(2);
+/// let _permit = gate.acquire().await.unwrap();
+/// let snapshot = gate.snapshot();
+/// assert_eq!((snapshot.limit, snapshot.in_flight, snapshot.queued), (2, 1, 0));
+/// assert_eq!(snapshot.admitted, 1);
+/// assert_eq!(snapshot.rejected.total(), 0);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// The current concurrency limit.
+    pub limit: usize,
+    /// Requests holding a permit now (may exceed `limit` for a while after the limit is lowered).
+    pub in_flight: usize,
+    /// Requests waiting for a permit now.
+    pub queued: usize,
+    /// Whether [`Gate::close`](super::Gate::close) was called.
+    pub closed: bool,
+    /// How long a request may wait for a permit.
+    pub max_wait: Duration,
+    /// How many requests may wait at once.
+    pub max_queue: usize,
+    /// Requests admitted since the gate was created.
+    pub admitted: u64,
+    /// Requests turned away since the gate was created, by reason.
+    pub rejected: RejectedCounts,
+}
+
+/// Rejection counters by [`Reason`].
+///
+/// ```
+/// use floodgate::{Reason, RejectedCounts};
+///
+/// let counts = RejectedCounts::default();
+/// assert_eq!(counts.get(Reason::Timeout), 0);
+/// assert_eq!(counts.total(), 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RejectedCounts {
+    /// Waited `max_wait` without getting a permit.
+    pub timeout: u64,
+    /// Found the wait queue full.
+    pub queue_full: u64,
+    /// Arrived after, or were queued at, [`Gate::close`](super::Gate::close).
+    pub closed: u64,
+}
+
+impl RejectedCounts {
+    /// The count for one reason.
+    pub fn get(&self, reason: Reason) -> u64 {
+        match reason {
+            Reason::Timeout => self.timeout,
+            Reason::QueueFull => self.queue_full,
+            Reason::Closed => self.closed,
+        }
+    }
+
+    /// All rejections, whatever the reason.
+    pub fn total(&self) -> u64 {
+        Reason::ALL.iter().map(|reason| self.get(*reason)).sum()
+    }
+
+    pub(crate) fn add(&mut self, reason: Reason) {
+        let counter = match reason {
+            Reason::Timeout => &mut self.timeout,
+            Reason::QueueFull => &mut self.queue_full,
+            Reason::Closed => &mut self.closed,
+        };
+        *counter += 1;
+    }
+}
