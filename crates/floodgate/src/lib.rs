@@ -73,7 +73,7 @@ mod layer;
 mod metrics;
 mod rejection;
 
-pub use crate::gate::{Acquire, Gate, Permit, RejectedCounts, Snapshot};
+pub use crate::gate::{Acquire, Gate, Permit, RejectedCounts, Snapshot, WaitHistogram};
 pub use crate::layer::{
     Bypass, DefaultOnReject, GateBody, GateLayer, GateService, NoBypass, OnReject, ResponseFuture,
 };

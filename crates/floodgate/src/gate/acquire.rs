@@ -100,17 +100,17 @@ impl Future for Acquire {
         }
         let Phase::Queued {
             index,
+            since,
             deadline,
             timer,
-            ..
         } = &mut this.phase
         else {
             panic!("`Acquire` polled after it completed");
         };
-        let index = *index;
+        let (index, since) = (*index, *since);
         {
             let mut state = this.shared.lock();
-            match state.collect(index) {
+            match state.collect(index, since) {
                 Some(outcome) => {
                     drop(state);
                     return this.finish(outcome);
@@ -124,7 +124,7 @@ impl Future for Acquire {
                 let outcome = {
                     let mut state = this.shared.lock();
                     state.time_out(index);
-                    state.collect(index)
+                    state.collect(index, since)
                 };
                 let outcome = outcome.expect("a timed-out waiter is decided");
                 return this.finish(outcome);

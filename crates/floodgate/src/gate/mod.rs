@@ -22,6 +22,7 @@
 //! ```
 
 mod acquire;
+mod histogram;
 mod permit;
 mod snapshot;
 pub(crate) mod state;
@@ -34,6 +35,7 @@ use std::task::Waker;
 use std::time::Duration;
 
 pub use self::acquire::Acquire;
+pub use self::histogram::WaitHistogram;
 pub use self::permit::Permit;
 pub use self::snapshot::{RejectedCounts, Snapshot};
 use self::state::{Entry, Shared};

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::histogram::WaitHistogram;
 use crate::Reason;
 
 /// A consistent point-in-time view of a [`Gate`](super::Gate): its settings, its current load and
@@ -38,6 +39,8 @@ pub struct Snapshot {
     pub admitted: u64,
     /// Requests turned away since the gate was created, by reason.
     pub rejected: RejectedCounts,
+    /// How long admitted requests waited for their permit.
+    pub queue_wait: WaitHistogram,
 }
 
 /// Rejection counters by [`Reason`].

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::histogram::WaitHistogram;
 use super::snapshot::{RejectedCounts, Snapshot};
 use super::waiters::{Verdict, WaiterList};
 use crate::rejection::{Rejection, whole_seconds_at_least_one};
@@ -94,6 +95,7 @@ pub(crate) struct State {
     retry_after_secs: u64,
     admitted: u64,
     rejected: RejectedCounts,
+    queue_wait: WaitHistogram,
     /// How many `Gate::drained` futures are waiting, so that a release notifies only then.
     pub(crate) drain_watchers: usize,
 }
@@ -110,6 +112,7 @@ impl State {
             retry_after_secs: whole_seconds_at_least_one(DEFAULT_RETRY_AFTER),
             admitted: 0,
             rejected: RejectedCounts::default(),
+            queue_wait: WaitHistogram::default(),
             drain_watchers: 0,
         }
     }
@@ -124,6 +127,7 @@ impl State {
         if self.in_flight < self.limit && self.waiters.is_empty() {
             self.in_flight += 1;
             self.admitted += 1;
+            self.queue_wait.record(Duration::ZERO);
             return Entry::Admitted;
         }
         if self.waiters.len() >= self.max_queue {
@@ -154,11 +158,16 @@ impl State {
 
     /// Collects the verdict on a queued waiter: `None` while it waits; once decided, frees its
     /// slot and says whether it was admitted (its permit is then counted) or turned away.
-    pub(crate) fn collect(&mut self, index: usize) -> Option<Result<(), Rejection>> {
+    pub(crate) fn collect(
+        &mut self,
+        index: usize,
+        since: Instant,
+    ) -> Option<Result<(), Rejection>> {
         let outcome = match self.waiters.verdict(index) {
             Verdict::Waiting => return None,
             Verdict::Admitted => {
                 self.admitted += 1;
+                self.queue_wait.record(since.elapsed());
                 Ok(())
             }
             Verdict::Rejected(reason) => Err(self.rejection(reason)),
@@ -249,6 +258,7 @@ impl State {
             max_queue: self.max_queue,
             admitted: self.admitted,
             rejected: self.rejected,
+            queue_wait: self.queue_wait,
         }
     }
 }
