@@ -69,12 +69,12 @@
 )]
 
 mod gate;
-mod layer;
+mod middleware;
 mod metrics;
 mod rejection;
 
 pub use crate::gate::{Acquire, Gate, Permit, RejectedCounts, Snapshot, WaitHistogram};
-pub use crate::layer::{
+pub use crate::middleware::{
     Bypass, DefaultOnReject, GateBody, GateLayer, GateService, NoBypass, OnReject, ResponseFuture,
 };
 pub use crate::rejection::{Reason, Rejection};

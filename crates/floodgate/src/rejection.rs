@@ -106,7 +106,9 @@ impl Rejection {
     /// The short plain-text body of the default response.
     pub fn message(&self) -> &'static str {
         match self.reason {
-            Reason::Timeout => "service overloaded: no capacity within the wait limit, retry later\n",
+            Reason::Timeout => {
+                "service overloaded: no capacity within the wait limit, retry later\n"
+            }
             Reason::QueueFull => "service overloaded: wait queue full, retry later\n",
             Reason::Closed => "service shutting down, retry later\n",
         }

@@ -51,6 +51,11 @@ impl WaitHistogram {
         self.sum = self.sum.saturating_add(wait);
     }
 
+    /// Records `n` waits of zero.
+    pub(crate) fn record_zeros(&mut self, n: u64) {
+        self.counts[0] += n;
+    }
+
     /// Number of waits recorded.
     pub fn count(&self) -> u64 {
         self.counts.iter().sum()
@@ -64,10 +69,13 @@ impl WaitHistogram {
     /// `(upper bound, cumulative count)` for each bucket, smallest bound first (Prometheus `le`
     /// buckets; the implicit `+Inf` bucket is [`count`](WaitHistogram::count)).
     pub fn buckets(&self) -> impl Iterator<Item = (Duration, u64)> + '_ {
-        BOUNDS.iter().zip(self.counts.iter().scan(0, |cumulative, count| {
-            *cumulative += count;
-            Some(*cumulative)
-        })).map(|(bound, cumulative)| (*bound, cumulative))
+        BOUNDS
+            .iter()
+            .zip(self.counts.iter().scan(0, |cumulative, count| {
+                *cumulative += count;
+                Some(*cumulative)
+            }))
+            .map(|(bound, cumulative)| (*bound, cumulative))
     }
 }
 

@@ -102,6 +102,7 @@ impl Gate {
 
     /// Enters the gate without a waker: admitted or rejected at once, or queued with the waker
     /// still to be set by the first poll of the returned future.
+    #[inline]
     pub(crate) fn admit(&self) -> Admission {
         let entry = self.shared.lock().enter(None);
         match entry {
@@ -234,7 +235,10 @@ impl fmt::Debug for Gate {
 }
 
 fn assert_limit(limit: usize) {
-    assert!(limit >= 1, "floodgate: the concurrency limit must be at least 1");
+    assert!(
+        limit >= 1,
+        "floodgate: the concurrency limit must be at least 1"
+    );
 }
 
 #[cfg(test)]

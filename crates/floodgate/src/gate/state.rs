@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use super::histogram::WaitHistogram;
 use super::snapshot::{RejectedCounts, Snapshot};
 use super::waiters::{Verdict, WaiterList};
-use crate::rejection::{Rejection, whole_seconds_at_least_one};
 use crate::Reason;
+use crate::rejection::{Rejection, whole_seconds_at_least_one};
 
 pub(crate) const DEFAULT_MAX_WAIT: Duration = Duration::from_millis(100);
 pub(crate) const DEFAULT_MAX_QUEUE: usize = 1024;
@@ -39,11 +39,13 @@ impl Shared {
 
     /// Locks the state. No code panics while holding the lock, but a poisoned lock is still
     /// usable: the state is consistent after every method of `State`.
+    #[inline]
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Gives back one permit and admits the next waiter, if any.
+    #[inline]
     pub(crate) fn release(&self) {
         let released = self.lock().release();
         released.wake(self);
@@ -95,6 +97,8 @@ pub(crate) struct State {
     retry_after_secs: u64,
     admitted: u64,
     rejected: RejectedCounts,
+    /// Waits of requests admitted from the queue; those admitted at once (`admitted` minus
+    /// this histogram's count) are added as zero waits when a snapshot is taken.
     queue_wait: WaitHistogram,
     /// How many `Gate::drained` futures are waiting, so that a release notifies only then.
     pub(crate) drain_watchers: usize,
@@ -118,6 +122,7 @@ impl State {
     }
 
     /// A new request arrives: admit it, queue it, or turn it away.
+    #[inline]
     pub(crate) fn enter(&mut self, waker: Option<&Waker>) -> Entry {
         if self.closed {
             return Entry::Rejected(self.reject(Reason::Closed));
@@ -127,7 +132,6 @@ impl State {
         if self.in_flight < self.limit && self.waiters.is_empty() {
             self.in_flight += 1;
             self.admitted += 1;
-            self.queue_wait.record(Duration::ZERO);
             return Entry::Admitted;
         }
         if self.waiters.len() >= self.max_queue {
@@ -179,7 +183,10 @@ impl State {
     /// A queued waiter's deadline passed: it is turned away, unless it was decided meanwhile.
     pub(crate) fn time_out(&mut self, index: usize) {
         if self.waiters.verdict(index) == Verdict::Waiting {
-            drop(self.waiters.decide(index, Verdict::Rejected(Reason::Timeout)));
+            drop(
+                self.waiters
+                    .decide(index, Verdict::Rejected(Reason::Timeout)),
+            );
             self.rejected.add(Reason::Timeout);
         }
     }
@@ -193,6 +200,7 @@ impl State {
     }
 
     /// A permit comes back.
+    #[inline]
     pub(crate) fn release(&mut self) -> Released {
         debug_assert!(self.in_flight > 0, "released more permits than were taken");
         self.in_flight -= 1;
@@ -227,7 +235,10 @@ impl State {
         let mut wakers = Vec::new();
         while let Some((index, _)) = self.waiters.front() {
             self.rejected.add(Reason::Closed);
-            wakers.extend(self.waiters.decide(index, Verdict::Rejected(Reason::Closed)));
+            wakers.extend(
+                self.waiters
+                    .decide(index, Verdict::Rejected(Reason::Closed)),
+            );
         }
         wakers
     }
@@ -258,7 +269,11 @@ impl State {
             max_queue: self.max_queue,
             admitted: self.admitted,
             rejected: self.rejected,
-            queue_wait: self.queue_wait,
+            queue_wait: {
+                let mut waits = self.queue_wait;
+                waits.record_zeros(self.admitted - waits.count());
+                waits
+            },
         }
     }
 }

@@ -22,12 +22,10 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F, S, ReqBody, R> {
+        // Boxed: only queued requests pay for carrying the service and request, and the
+        // admitted fast path keeps a small future.
         Waiting {
-            #[pin]
-            acquire: Acquire,
-            // The inner service (already ready) and the request, for when a permit comes.
-            call: Option<(S, Request<ReqBody>)>,
-            on_reject: R,
+            waiting: Option<Box<Waiting<S, ReqBody, R>>>,
         },
         Called {
             #[pin]
@@ -39,6 +37,15 @@ pin_project! {
             on_reject: R,
         },
     }
+}
+
+/// A queued request: its place in the gate's queue, the inner service (already ready) and the
+/// request to call it with once a permit comes.
+struct Waiting<S, ReqBody, R> {
+    acquire: Acquire,
+    service: S,
+    request: Request<ReqBody>,
+    on_reject: R,
 }
 
 impl<F, S, ReqBody, R> ResponseFuture<F, S, ReqBody, R> {
@@ -65,9 +72,12 @@ impl<F, S, ReqBody, R> ResponseFuture<F, S, ReqBody, R> {
     ) -> Self {
         Self {
             state: State::Waiting {
-                acquire,
-                call: Some((service, request)),
-                on_reject,
+                waiting: Some(Box::new(Waiting {
+                    acquire,
+                    service,
+                    request,
+                    on_reject,
+                })),
             },
         }
     }
@@ -84,22 +94,26 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
             match self.as_mut().project().state.project() {
-                StateProj::Waiting {
-                    acquire,
-                    call,
-                    on_reject,
-                } => match ready!(acquire.poll(cx)) {
-                    Ok(permit) => {
-                        let (mut service, request) =
-                            call.take().expect("the request is sent only once");
-                        let future = service.call(request);
-                        self.as_mut().project().state.set(State::Called {
-                            future,
-                            permit: Some(permit),
-                        });
+                StateProj::Waiting { waiting } => {
+                    let queued = waiting.as_mut().expect("polled after completion");
+                    let admission = ready!(Pin::new(&mut queued.acquire).poll(cx));
+                    let Waiting {
+                        mut service,
+                        request,
+                        on_reject,
+                        ..
+                    } = *waiting.take().expect("checked above");
+                    match admission {
+                        Ok(permit) => {
+                            let future = service.call(request);
+                            self.as_mut().project().state.set(State::Called {
+                                future,
+                                permit: Some(permit),
+                            });
+                        }
+                        Err(rejection) => return Poll::Ready(Ok(reject(&rejection, &on_reject))),
                     }
-                    Err(rejection) => return Poll::Ready(Ok(reject(&rejection, on_reject))),
-                },
+                }
                 StateProj::Called { future, permit } => {
                     let result = ready!(future.poll(cx));
                     // On success the permit moves into the body; on error it is released here.

@@ -1,4 +1,4 @@
-//! The tower middleware: [`GateLayer`], [`GateService`], its response future and body.
+//! The gate as tower middleware: [`GateLayer`], [`GateService`], its response future and body.
 
 mod body;
 mod future;

@@ -1,0 +1,394 @@
+//! The gate as tower middleware: mocked inner services, and axum routers served with `oneshot`.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request as AxumRequest;
+use axum::response::{IntoResponse, Response as AxumResponse};
+use axum::routing::get;
+use bytes::Bytes;
+use floodgate::{GateLayer, Reason, Rejection};
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use tokio::sync::oneshot;
+use tokio::time::advance;
+use tokio_test::{assert_pending, assert_ready_ok};
+use tower::{Layer, Service, ServiceExt};
+use tower_test::mock;
+
+const MAX_WAIT: Duration = Duration::from_millis(100);
+
+type Inner = mock::Mock<Request<()>, Response<Full<Bytes>>>;
+type Handle = mock::Handle<Request<()>, Response<Full<Bytes>>>;
+
+fn gated(
+    limit: usize,
+) -> (
+    GateLayer,
+    floodgate::GateService<Inner, floodgate::DefaultOnReject, floodgate::NoBypass>,
+    Handle,
+) {
+    let layer = GateLayer::new(limit).max_wait(MAX_WAIT);
+    let (inner, handle) = mock::pair();
+    (layer.clone(), layer.layer(inner), handle)
+}
+
+fn ok_response(body: &'static str) -> Response<Full<Bytes>> {
+    Response::new(Full::new(Bytes::from_static(body.as_bytes())))
+}
+
+async fn body_text<B>(response: Response<B>) -> String
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_beyond_the_limit_waits_then_gets_503_without_reaching_the_service() {
+    let (layer, service, mut handle) = gated(1);
+    let mut first = tokio_test::task::spawn(service.clone().oneshot(Request::new(())));
+    assert_pending!(first.poll());
+    let (_request, _first_reply) = handle.next_request().await.unwrap();
+
+    let mut second = tokio_test::task::spawn(service.oneshot(Request::new(())));
+    assert_pending!(second.poll());
+    assert_eq!(layer.gate().snapshot().queued, 1);
+
+    advance(MAX_WAIT).await;
+    let response = assert_ready_ok!(second.poll());
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[RETRY_AFTER], "1");
+    assert_eq!(
+        response.headers()[CONTENT_TYPE],
+        "text/plain; charset=utf-8"
+    );
+    assert!(body_text(response).await.contains("overloaded"));
+
+    // Every handle to the inner service is gone, and it only ever saw the first request.
+    assert!(handle.next_request().await.is_none());
+    assert_eq!(layer.gate().snapshot().rejected.timeout, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queued_request_is_served_when_a_permit_frees() {
+    let (layer, service, mut handle) = gated(1);
+    let mut first = tokio_test::task::spawn(service.clone().oneshot(Request::new(())));
+    assert_pending!(first.poll());
+    let (_, reply) = handle.next_request().await.unwrap();
+
+    let mut second = tokio_test::task::spawn(service.oneshot(Request::new(())));
+    assert_pending!(second.poll());
+
+    reply.send_response(ok_response("first"));
+    let first = assert_ready_ok!(first.poll());
+    assert_eq!(layer.gate().snapshot().in_flight, 1, "held by the body");
+    assert_eq!(body_text(first).await, "first");
+
+    // The body finished: the permit went to the waiter, which now reaches the inner service.
+    assert_pending!(second.poll());
+    let (_, reply) = handle.next_request().await.unwrap();
+    reply.send_response(ok_response("second"));
+    let second = assert_ready_ok!(second.poll());
+    assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(layer.gate().snapshot().rejected.total(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_queue_answers_503_at_once() {
+    let (layer, service, mut handle) = gated(1);
+    let _layer = layer.clone().max_queue(0);
+    let mut first = tokio_test::task::spawn(service.clone().oneshot(Request::new(())));
+    assert_pending!(first.poll());
+    let _in_flight = handle.next_request().await.unwrap();
+
+    let mut second = tokio_test::task::spawn(service.oneshot(Request::new(())));
+    let response = assert_ready_ok!(second.poll());
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(layer.gate().snapshot().rejected.queue_full, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_body_holds_the_permit_until_it_is_read_or_dropped() {
+    let (layer, mut service, mut handle) = gated(2);
+    let gate = layer.gate().clone();
+    handle.allow(2);
+    std::future::poll_fn(|cx| service.poll_ready(cx))
+        .await
+        .unwrap();
+    let pending = service.call(Request::new(()));
+    let (_, reply) = handle.next_request().await.unwrap();
+    reply.send_response(ok_response("read me"));
+    let response = pending.await.unwrap();
+    assert_eq!(gate.snapshot().in_flight, 1);
+    assert_eq!(body_text(response).await, "read me");
+    assert_eq!(
+        gate.snapshot().in_flight,
+        0,
+        "released at the end of the body"
+    );
+
+    std::future::poll_fn(|cx| service.poll_ready(cx))
+        .await
+        .unwrap();
+    let pending = service.call(Request::new(()));
+    let (_, reply) = handle.next_request().await.unwrap();
+    reply.send_response(ok_response("never read"));
+    let response = pending.await.unwrap();
+    assert_eq!(gate.snapshot().in_flight, 1);
+    drop(response);
+    assert_eq!(
+        gate.snapshot().in_flight,
+        0,
+        "released when the body is dropped"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_inner_error_releases_the_permit() {
+    let (layer, service, mut handle) = gated(1);
+    let mut call = tokio_test::task::spawn(service.oneshot(Request::new(())));
+    assert_pending!(call.poll());
+    let (_, reply) = handle.next_request().await.unwrap();
+    reply.send_error("backend down");
+    assert!(call.await.is_err());
+    assert_eq!(layer.gate().snapshot().in_flight, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_goes_away_while_queued_frees_its_place() {
+    let (layer, service, mut handle) = gated(1);
+    let _layer = layer.clone().max_queue(1);
+    let mut first = tokio_test::task::spawn(service.clone().oneshot(Request::new(())));
+    assert_pending!(first.poll());
+    let (_, reply) = handle.next_request().await.unwrap();
+
+    let mut impatient = tokio_test::task::spawn(service.clone().oneshot(Request::new(())));
+    assert_pending!(impatient.poll());
+    assert_eq!(layer.gate().snapshot().queued, 1);
+    drop(impatient);
+    assert_eq!(layer.gate().snapshot().queued, 0);
+
+    let mut patient = tokio_test::task::spawn(service.oneshot(Request::new(())));
+    assert_pending!(patient.poll(), "the freed place lets it queue");
+    reply.send_response(ok_response("done"));
+    drop(assert_ready_ok!(first.poll()));
+    assert_pending!(patient.poll());
+    let (_, reply) = handle.next_request().await.unwrap();
+    reply.send_response(ok_response("done"));
+    assert_eq!(assert_ready_ok!(patient.poll()).status(), StatusCode::OK);
+    assert_eq!(layer.gate().snapshot().rejected.total(), 0);
+}
+
+#[tokio::test]
+async fn a_panicking_handler_gives_its_permit_back() {
+    let layer = GateLayer::new(1);
+    let gate = layer.gate().clone();
+    let service = layer.layer(tower::service_fn(|_: Request<()>| async {
+        panic!("handler bug");
+        #[allow(unreachable_code)]
+        Ok::<_, Infallible>(ok_response(""))
+    }));
+    let outcome = tokio::spawn(service.clone().oneshot(Request::new(()))).await;
+    assert!(outcome.unwrap_err().is_panic());
+    assert_eq!(gate.snapshot().in_flight, 0);
+
+    // With tower-http's CatchPanic outside the gate, the client gets a 500 and the slot is free.
+    let service = tower_http::catch_panic::CatchPanicLayer::new().layer(service);
+    let response = service.oneshot(Request::new(())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(gate.snapshot().in_flight, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn clones_of_the_layer_and_service_share_one_limit() {
+    let (layer, service, mut handle) = gated(1);
+    let other_service = layer.clone().layer(service.clone().into_inner());
+    let mut first = tokio_test::task::spawn(service.oneshot(Request::new(())));
+    assert_pending!(first.poll());
+    let _in_flight = handle.next_request().await.unwrap();
+    let mut second = tokio_test::task::spawn(other_service.oneshot(Request::new(())));
+    assert_pending!(second.poll());
+    assert_eq!(layer.gate().snapshot().queued, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_custom_rejection_gets_retry_after_if_it_has_none() {
+    let (inner, mut handle) = mock::pair::<Request<()>, Response<Full<Bytes>>>();
+    let layer = GateLayer::new(1)
+        .max_queue(0)
+        .retry_after(Duration::from_secs(5))
+        .on_reject(|rejection: &Rejection| {
+            let mut response = ok_response("custom");
+            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            response
+                .headers_mut()
+                .insert("x-reason", rejection.reason().as_str().parse().unwrap());
+            response
+        });
+    let service = layer.layer(inner);
+    let mut first = tokio_test::task::spawn(service.clone().oneshot(Request::new(())));
+    assert_pending!(first.poll());
+    let _in_flight = handle.next_request().await.unwrap();
+
+    let response = service.oneshot(Request::new(())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["x-reason"], "queue_full");
+    assert_eq!(response.headers()[RETRY_AFTER], "5");
+    assert_eq!(body_text(response).await, "custom");
+}
+
+#[tokio::test(start_paused = true)]
+async fn bypassed_requests_are_never_gated_or_counted() {
+    let (inner, mut handle) = mock::pair::<Request<()>, Response<Full<Bytes>>>();
+    let layer = GateLayer::new(1)
+        .max_queue(0)
+        .bypass(|request: &Request<()>| request.uri().path() == "/healthz");
+    let gate = layer.gate().clone();
+    let service = layer.layer(inner);
+    let mut busy = tokio_test::task::spawn(service.clone().oneshot(Request::new(())));
+    assert_pending!(busy.poll());
+    let _in_flight = handle.next_request().await.unwrap();
+
+    let health = Request::get("/healthz").body(()).unwrap();
+    let mut health = tokio_test::task::spawn(service.oneshot(health));
+    assert_pending!(health.poll());
+    let (request, reply) = handle.next_request().await.unwrap();
+    assert_eq!(request.uri().path(), "/healthz");
+    reply.send_response(ok_response("ok"));
+    assert_eq!(assert_ready_ok!(health.poll()).status(), StatusCode::OK);
+    let snapshot = gate.snapshot();
+    assert_eq!((snapshot.admitted, snapshot.rejected.total()), (1, 0));
+}
+
+// --- axum ---------------------------------------------------------------------------------
+
+/// A handler that holds its request until the test lets it go.
+fn held_route(release: tokio::sync::watch::Receiver<bool>) -> axum::routing::MethodRouter {
+    get(move || {
+        let mut release = release.clone();
+        async move {
+            release.wait_for(|go| *go).await.unwrap();
+            "done"
+        }
+    })
+}
+
+fn request(path: &str) -> AxumRequest {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_routes_of_one_router_share_one_limit() {
+    let (release, held) = tokio::sync::watch::channel(false);
+    let layer = GateLayer::new(1).max_wait(MAX_WAIT);
+    let app = Router::new()
+        .route("/a", held_route(held.clone()))
+        .route("/b", held_route(held))
+        .layer(layer.clone());
+
+    let a = tokio::spawn(app.clone().oneshot(request("/a")));
+    while layer.gate().snapshot().in_flight == 0 {
+        tokio::task::yield_now().await;
+    }
+    let b = app.oneshot(request("/b")).await.unwrap();
+    assert_eq!(b.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(b.headers()[RETRY_AFTER], "1");
+
+    release.send(true).unwrap();
+    let a = a.await.unwrap().unwrap();
+    assert_eq!(a.status(), StatusCode::OK);
+    assert_eq!(body_text(a).await, "done");
+    assert_eq!(layer.gate().snapshot().in_flight, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn route_layer_gates_only_the_routes_above_it() {
+    let (release, held) = tokio::sync::watch::channel(false);
+    let layer = GateLayer::new(1).max_queue(0);
+    let app = Router::new()
+        .route("/work", held_route(held))
+        .route_layer(layer.clone())
+        .route("/healthz", get(|| async { "ok" }));
+
+    let work = tokio::spawn(app.clone().oneshot(request("/work")));
+    while layer.gate().snapshot().in_flight == 0 {
+        tokio::task::yield_now().await;
+    }
+    let busy = app.clone().oneshot(request("/work")).await.unwrap();
+    assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let health = app.oneshot(request("/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+
+    release.send(true).unwrap();
+    assert_eq!(work.await.unwrap().unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_axum_rejection_can_be_any_into_response() {
+    let (release, held) = tokio::sync::watch::channel(false);
+    let layer = GateLayer::new(1)
+        .max_queue(0)
+        .on_reject(|rejection: &Rejection| -> AxumResponse {
+            let content_type = [(CONTENT_TYPE, "application/problem+json")];
+            let body = format!(r#"{{"status":503,"detail":"{}"}}"#, rejection.reason());
+            (StatusCode::SERVICE_UNAVAILABLE, content_type, body).into_response()
+        });
+    let gate = layer.gate().clone();
+    let app = Router::new().route("/", held_route(held)).layer(layer);
+
+    let first = tokio::spawn(app.clone().oneshot(request("/")));
+    while gate.snapshot().in_flight == 0 {
+        tokio::task::yield_now().await;
+    }
+    let rejected = app.oneshot(request("/")).await.unwrap();
+    assert_eq!(rejected.headers()[CONTENT_TYPE], "application/problem+json");
+    assert_eq!(rejected.headers()[RETRY_AFTER], "1");
+    assert_eq!(
+        body_text(rejected).await,
+        r#"{"status":503,"detail":"queue_full"}"#
+    );
+    assert_eq!(gate.snapshot().rejected.get(Reason::QueueFull), 1);
+    release.send(true).unwrap();
+    first.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn closing_answers_503_while_in_flight_requests_finish() {
+    let (release, held) = tokio::sync::watch::channel(false);
+    let layer = GateLayer::new(4);
+    let gate = layer.gate().clone();
+    let app = Router::new().route("/", held_route(held)).layer(layer);
+
+    let in_flight = tokio::spawn(app.clone().oneshot(request("/")));
+    while gate.snapshot().in_flight == 0 {
+        tokio::task::yield_now().await;
+    }
+    gate.close();
+    let late = app.oneshot(request("/")).await.unwrap();
+    assert_eq!(late.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body_text(late).await.contains("shutting down"));
+
+    let (done_tx, mut done_rx) = oneshot::channel();
+    let drained = gate.drained();
+    tokio::spawn(async move {
+        drained.await;
+        done_tx.send(()).unwrap();
+    });
+    tokio::task::yield_now().await;
+    assert!(
+        done_rx.try_recv().is_err(),
+        "not drained while a request runs"
+    );
+
+    release.send(true).unwrap();
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response);
+    done_rx.await.unwrap();
+}

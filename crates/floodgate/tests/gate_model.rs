@@ -1,0 +1,177 @@
+//! Randomized check of the gate's invariants under arbitrary interleavings of arrivals,
+//! completions, cancellations, limit changes and the passing of (virtual) time.
+
+use std::time::Duration;
+
+use floodgate::{Acquire, Gate, Permit, Reason};
+use proptest::prelude::*;
+use tokio::time::Instant;
+use tokio_test::task::{Spawn, spawn};
+
+const MAX_WAIT: Duration = Duration::from_millis(100);
+const MAX_QUEUE: usize = 5;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Arrive,
+    Complete(usize),
+    Cancel(usize),
+    SetLimit(usize),
+    Advance(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => Just(Op::Arrive),
+        3 => any::<usize>().prop_map(Op::Complete),
+        1 => any::<usize>().prop_map(Op::Cancel),
+        1 => (1usize..=6).prop_map(Op::SetLimit),
+        2 => (0u64..=120).prop_map(Op::Advance),
+    ]
+}
+
+struct Waiter {
+    arrival: u64,
+    since: Instant,
+    future: Spawn<Acquire>,
+}
+
+#[derive(Default)]
+struct Model {
+    arrivals: u64,
+    waiting: Vec<Waiter>,
+    held: Vec<Permit>,
+    admitted: u64,
+}
+
+impl Model {
+    /// Polls every waiter; checks that admissions respect arrival order and that timeouts
+    /// happen no earlier than `max_wait`.
+    fn poll_waiters(&mut self) -> Result<usize, TestCaseError> {
+        let mut admitted_now = Vec::new();
+        let mut still_waiting = Vec::new();
+        for mut waiter in self.waiting.drain(..) {
+            match waiter.future.poll() {
+                std::task::Poll::Pending => {
+                    prop_assert!(
+                        waiter.since.elapsed() < MAX_WAIT,
+                        "a waiter outlived max_wait"
+                    );
+                    still_waiting.push(waiter);
+                }
+                std::task::Poll::Ready(Ok(permit)) => {
+                    admitted_now.push(waiter.arrival);
+                    self.held.push(permit);
+                }
+                std::task::Poll::Ready(Err(rejection)) => {
+                    prop_assert_eq!(rejection.reason(), Reason::Timeout);
+                    prop_assert!(waiter.since.elapsed() >= MAX_WAIT, "timed out early");
+                }
+            }
+        }
+        if let (Some(last_admitted), Some(first_waiting)) =
+            (admitted_now.iter().max(), still_waiting.first())
+        {
+            prop_assert!(
+                first_waiting.arrival > *last_admitted,
+                "waiter {} was overtaken by waiter {}",
+                first_waiting.arrival,
+                last_admitted
+            );
+        }
+        self.waiting = still_waiting;
+        self.admitted += admitted_now.len() as u64;
+        Ok(admitted_now.len())
+    }
+}
+
+fn check(ops: Vec<Op>, initial_limit: usize) -> Result<(), TestCaseError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let gate = Gate::new(initial_limit);
+        gate.set_max_wait(MAX_WAIT);
+        gate.set_max_queue(MAX_QUEUE);
+        let mut model = Model::default();
+
+        for op in ops {
+            let mut admitted = 0;
+            match op {
+                Op::Arrive => {
+                    let mut future = spawn(gate.acquire());
+                    model.arrivals += 1;
+                    match future.poll() {
+                        std::task::Poll::Ready(Ok(permit)) => {
+                            prop_assert!(model.waiting.is_empty(), "overtook the queue");
+                            model.held.push(permit);
+                            model.admitted += 1;
+                            admitted += 1;
+                        }
+                        std::task::Poll::Ready(Err(rejection)) => {
+                            prop_assert_eq!(rejection.reason(), Reason::QueueFull);
+                            prop_assert_eq!(model.waiting.len(), MAX_QUEUE);
+                        }
+                        std::task::Poll::Pending => model.waiting.push(Waiter {
+                            arrival: model.arrivals,
+                            since: Instant::now(),
+                            future,
+                        }),
+                    }
+                }
+                Op::Complete(k) if !model.held.is_empty() => {
+                    let index = k % model.held.len();
+                    drop(model.held.swap_remove(index));
+                }
+                Op::Cancel(k) if !model.waiting.is_empty() => {
+                    let index = k % model.waiting.len();
+                    drop(model.waiting.remove(index));
+                }
+                Op::SetLimit(limit) => gate.set_limit(limit),
+                Op::Advance(ms) => tokio::time::advance(Duration::from_millis(ms)).await,
+                Op::Complete(_) | Op::Cancel(_) => {}
+            }
+            admitted += model.poll_waiters()?;
+
+            let snapshot = gate.snapshot();
+            if admitted > 0 {
+                prop_assert!(
+                    snapshot.in_flight <= snapshot.limit,
+                    "admitted past the limit: {snapshot:?}"
+                );
+            }
+            prop_assert_eq!(
+                snapshot.in_flight,
+                model.held.len(),
+                "permits leaked or doubled"
+            );
+            prop_assert_eq!(snapshot.queued, model.waiting.len());
+            prop_assert_eq!(snapshot.admitted, model.admitted);
+            if snapshot.in_flight < snapshot.limit {
+                prop_assert_eq!(snapshot.queued, 0, "idle capacity while requests wait");
+            }
+        }
+
+        // Everything finishes: nothing stays in flight or queued.
+        model.held.clear();
+        model.poll_waiters()?;
+        model.held.clear();
+        tokio::time::advance(MAX_WAIT).await;
+        model.poll_waiters()?;
+        model.held.clear();
+        let snapshot = gate.snapshot();
+        prop_assert_eq!((snapshot.in_flight, snapshot.queued), (0, 0));
+        Ok(())
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn the_gate_keeps_its_invariants(ops in prop::collection::vec(op(), 1..120), limit in 1usize..=4) {
+        check(ops, limit)?;
+    }
+}
