@@ -23,18 +23,28 @@ pub enum Reason {
     QueueFull,
     /// The gate was closed (the server is shutting down).
     Closed,
+    /// Shed by the queue discipline ([`Queue::Lifo`](crate::Queue::Lifo) or
+    /// [`Queue::Codel`](crate::Queue::Codel)): the queue was standing, and the request waited
+    /// longer than the short wait allowed then.
+    Shed,
 }
 
 impl Reason {
     /// Every reason, in a stable order (for pre-registering metric labels).
-    pub const ALL: [Reason; 3] = [Reason::Timeout, Reason::QueueFull, Reason::Closed];
+    pub const ALL: [Reason; 4] = [
+        Reason::Timeout,
+        Reason::QueueFull,
+        Reason::Closed,
+        Reason::Shed,
+    ];
 
-    /// The reason as a short `snake_case` label: `timeout`, `queue_full` or `closed`.
+    /// The reason as a short `snake_case` label: `timeout`, `queue_full`, `closed` or `shed`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Reason::Timeout => "timeout",
             Reason::QueueFull => "queue_full",
             Reason::Closed => "closed",
+            Reason::Shed => "shed",
         }
     }
 }
@@ -111,6 +121,7 @@ impl Rejection {
             }
             Reason::QueueFull => "service overloaded: wait queue full, retry later\n",
             Reason::Closed => "service shutting down, retry later\n",
+            Reason::Shed => "service overloaded: request shed from a standing queue, retry later\n",
         }
     }
 }

@@ -392,3 +392,77 @@ async fn closing_answers_503_while_in_flight_requests_finish() {
     drop(response);
     done_rx.await.unwrap();
 }
+
+// --- adaptive limits --------------------------------------------------------------------
+
+/// Records every sample; the limit becomes 1 + the number of samples seen.
+#[derive(Debug, Clone, Default)]
+struct Recording(std::sync::Arc<std::sync::Mutex<Vec<floodgate::Sample>>>);
+
+impl floodgate::LimitAlgorithm for Recording {
+    fn initial_limit(&self) -> usize {
+        1
+    }
+
+    fn update(&mut self, sample: &floodgate::Sample) -> usize {
+        let mut samples = self.0.lock().unwrap();
+        samples.push(*sample);
+        1 + samples.len()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_adaptive_limit_learns_latency_and_outcome_and_resizes_live() {
+    let samples = Recording::default();
+    let (inner, mut handle) = mock::pair::<Request<()>, Response<Full<Bytes>>>();
+    let layer = GateLayer::new(8)
+        .max_wait(Duration::from_secs(1))
+        .limit_algorithm(samples.clone());
+    let gate = layer.gate().clone();
+    assert_eq!(gate.snapshot().limit, 1, "the algorithm's initial limit");
+    let service = layer.layer(inner);
+
+    let mut first = tokio_test::task::spawn(service.clone().oneshot(Request::new(())));
+    assert_pending!(first.poll());
+    let (_, reply) = handle.next_request().await.unwrap();
+    let mut second = tokio_test::task::spawn(service.clone().oneshot(Request::new(())));
+    let mut third = tokio_test::task::spawn(service.oneshot(Request::new(())));
+    assert_pending!(second.poll());
+    assert_pending!(third.poll());
+    assert_eq!(gate.snapshot().queued, 2);
+
+    advance(Duration::from_millis(30)).await;
+    let mut failed = ok_response("boom");
+    *failed.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    reply.send_response(failed);
+    drop(assert_ready_ok!(first.poll()));
+
+    // One sample in: the limit is now 2, so both waiters get in at once.
+    assert_eq!(
+        samples.0.lock().unwrap()[..],
+        [floodgate::Sample::new(Duration::from_millis(30), 1, true)]
+    );
+    let snapshot = gate.snapshot();
+    assert_eq!(
+        (snapshot.limit, snapshot.in_flight, snapshot.queued),
+        (2, 2, 0)
+    );
+
+    assert_pending!(second.poll());
+    assert_pending!(third.poll());
+    let (_, reply) = handle.next_request().await.unwrap();
+    reply.send_response(ok_response("fine"));
+    let (_, reply) = handle.next_request().await.unwrap();
+    advance(Duration::from_millis(10)).await;
+    reply.send_response(ok_response("fine"));
+    drop(assert_ready_ok!(second.poll()));
+    drop(assert_ready_ok!(third.poll()));
+    let samples = samples.0.lock().unwrap();
+    assert_eq!(samples.len(), 3);
+    assert!(
+        samples[1..]
+            .iter()
+            .all(|sample| !sample.dropped && sample.in_flight <= 2)
+    );
+    assert_eq!(gate.snapshot().limit, 4);
+}

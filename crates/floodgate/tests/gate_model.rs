@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
-use floodgate::{Acquire, Gate, Permit, Reason};
+use floodgate::{Acquire, Gate, Permit, Queue, Reason};
 use proptest::prelude::*;
 use tokio::time::Instant;
 use tokio_test::task::{Spawn, spawn};
 
 const MAX_WAIT: Duration = Duration::from_millis(100);
 const MAX_QUEUE: usize = 5;
+const STANDING_WAIT: Duration = Duration::from_millis(5);
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -36,8 +37,8 @@ struct Waiter {
     future: Spawn<Acquire>,
 }
 
-#[derive(Default)]
 struct Model {
+    queue: Queue,
     arrivals: u64,
     waiting: Vec<Waiter>,
     held: Vec<Permit>,
@@ -45,8 +46,8 @@ struct Model {
 }
 
 impl Model {
-    /// Polls every waiter; checks that admissions respect arrival order and that timeouts
-    /// happen no earlier than `max_wait`.
+    /// Polls every waiter; checks that FIFO admissions respect arrival order and that nobody
+    /// is turned away before their wait ran out.
     fn poll_waiters(&mut self) -> Result<usize, TestCaseError> {
         let mut admitted_now = Vec::new();
         let mut still_waiting = Vec::new();
@@ -64,13 +65,20 @@ impl Model {
                     self.held.push(permit);
                 }
                 std::task::Poll::Ready(Err(rejection)) => {
-                    prop_assert_eq!(rejection.reason(), Reason::Timeout);
-                    prop_assert!(waiter.since.elapsed() >= MAX_WAIT, "timed out early");
+                    let waited = waiter.since.elapsed();
+                    match rejection.reason() {
+                        Reason::Timeout => prop_assert!(waited >= MAX_WAIT, "timed out early"),
+                        Reason::Shed => {
+                            prop_assert!(self.queue != Queue::Fifo, "FIFO never sheds");
+                            prop_assert!(waited >= STANDING_WAIT, "shed early");
+                        }
+                        other => prop_assert!(false, "unexpected rejection {other}"),
+                    }
                 }
             }
         }
-        if let (Some(last_admitted), Some(first_waiting)) =
-            (admitted_now.iter().max(), still_waiting.first())
+        if let (Queue::Fifo, Some(last_admitted), Some(first_waiting)) =
+            (self.queue, admitted_now.iter().max(), still_waiting.first())
         {
             prop_assert!(
                 first_waiting.arrival > *last_admitted,
@@ -85,7 +93,7 @@ impl Model {
     }
 }
 
-fn check(ops: Vec<Op>, initial_limit: usize) -> Result<(), TestCaseError> {
+fn check(ops: Vec<Op>, initial_limit: usize, queue: Queue) -> Result<(), TestCaseError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -95,7 +103,16 @@ fn check(ops: Vec<Op>, initial_limit: usize) -> Result<(), TestCaseError> {
         let gate = Gate::new(initial_limit);
         gate.set_max_wait(MAX_WAIT);
         gate.set_max_queue(MAX_QUEUE);
-        let mut model = Model::default();
+        gate.set_queue(queue);
+        gate.set_standing_after(Duration::from_millis(30));
+        gate.set_standing_wait(STANDING_WAIT);
+        let mut model = Model {
+            queue,
+            arrivals: 0,
+            waiting: Vec::new(),
+            held: Vec::new(),
+            admitted: 0,
+        };
 
         for op in ops {
             let mut admitted = 0;
@@ -171,7 +188,11 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn the_gate_keeps_its_invariants(ops in prop::collection::vec(op(), 1..120), limit in 1usize..=4) {
-        check(ops, limit)?;
+    fn the_gate_keeps_its_invariants(
+        ops in prop::collection::vec(op(), 1..120),
+        limit in 1usize..=4,
+        queue in prop_oneof![Just(Queue::Fifo), Just(Queue::Lifo), Just(Queue::Codel)],
+    ) {
+        check(ops, limit, queue)?;
     }
 }

@@ -8,9 +8,9 @@ use std::task::{Context, Poll};
 
 use tokio::time::{Instant, Sleep, sleep_until};
 
-use super::permit::Permit;
+use super::permit::{Measure, Permit};
 use super::state::{Entry, Shared};
-use crate::Rejection;
+use crate::{Reason, Rejection};
 
 /// Waits for a permit of a [`Gate`](super::Gate), at most `max_wait`.
 ///
@@ -34,6 +34,7 @@ enum Phase {
         index: usize,
         since: Instant,
         deadline: Option<Instant>,
+        on_timeout: Reason,
         timer: Option<Pin<Box<Sleep>>>,
     },
     Done,
@@ -53,6 +54,7 @@ impl Acquire {
         index: usize,
         since: Instant,
         deadline: Option<Instant>,
+        on_timeout: Reason,
     ) -> Self {
         Self {
             shared,
@@ -60,17 +62,21 @@ impl Acquire {
                 index,
                 since,
                 deadline,
+                on_timeout,
                 timer: None,
             },
         }
     }
 
-    fn finish(&mut self, outcome: Result<(), Rejection>) -> Poll<Result<Permit, Rejection>> {
+    fn finish(
+        &mut self,
+        outcome: Result<Option<Measure>, Rejection>,
+    ) -> Poll<Result<Permit, Rejection>> {
         let phase = std::mem::replace(&mut self.phase, Phase::Done);
         if let Phase::Queued { since, .. } = phase {
             crate::metrics::record_queue_wait(since, outcome.is_ok());
         }
-        Poll::Ready(outcome.map(|()| Permit::counted(Arc::clone(&self.shared))))
+        Poll::Ready(outcome.map(|measure| Permit::counted(Arc::clone(&self.shared), measure)))
     }
 }
 
@@ -82,17 +88,19 @@ impl Future for Acquire {
         if let Phase::Start = this.phase {
             let entry = this.shared.lock().enter(Some(cx.waker()));
             match entry {
-                Entry::Admitted => return this.finish(Ok(())),
+                Entry::Admitted(measure) => return this.finish(Ok(measure)),
                 Entry::Rejected(rejection) => return this.finish(Err(rejection)),
                 Entry::Queued {
                     index,
                     since,
                     deadline,
+                    on_timeout,
                 } => {
                     this.phase = Phase::Queued {
                         index,
                         since,
                         deadline,
+                        on_timeout,
                         timer: None,
                     }
                 }
@@ -102,12 +110,13 @@ impl Future for Acquire {
             index,
             since,
             deadline,
+            on_timeout,
             timer,
         } = &mut this.phase
         else {
             panic!("`Acquire` polled after it completed");
         };
-        let (index, since) = (*index, *since);
+        let (index, since, on_timeout) = (*index, *since, *on_timeout);
         {
             let mut state = this.shared.lock();
             match state.collect(index, since) {
@@ -123,7 +132,7 @@ impl Future for Acquire {
             if timer.as_mut().poll(cx).is_ready() {
                 let outcome = {
                     let mut state = this.shared.lock();
-                    state.time_out(index);
+                    state.time_out(index, on_timeout);
                     state.collect(index, since)
                 };
                 let outcome = outcome.expect("a timed-out waiter is decided");

@@ -22,6 +22,7 @@
 //! ```
 
 mod acquire;
+mod discipline;
 mod histogram;
 mod permit;
 mod snapshot;
@@ -31,15 +32,16 @@ mod waiters;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::task::Waker;
 use std::time::Duration;
 
 pub use self::acquire::Acquire;
+pub use self::discipline::Queue;
 pub use self::histogram::WaitHistogram;
 pub use self::permit::Permit;
 pub use self::snapshot::{RejectedCounts, Snapshot};
 use self::state::{Entry, Shared};
 use crate::Rejection;
+use crate::limit::LimitAlgorithm;
 
 /// A concurrency limit with a bounded wait: at most `limit` holders of a [`Permit`] at once,
 /// at most `max_queue` waiters, each waiting at most `max_wait`, admitted first come, first served.
@@ -106,17 +108,21 @@ impl Gate {
     pub(crate) fn admit(&self) -> Admission {
         let entry = self.shared.lock().enter(None);
         match entry {
-            Entry::Admitted => Admission::Admitted(Permit::counted(Arc::clone(&self.shared))),
+            Entry::Admitted(measure) => {
+                Admission::Admitted(Permit::counted(Arc::clone(&self.shared), measure))
+            }
             Entry::Rejected(rejection) => Admission::Rejected(rejection),
             Entry::Queued {
                 index,
                 since,
                 deadline,
+                on_timeout,
             } => Admission::Queued(Acquire::queued(
                 Arc::clone(&self.shared),
                 index,
                 since,
                 deadline,
+                on_timeout,
             )),
         }
     }
@@ -143,7 +149,46 @@ impl Gate {
     pub fn set_limit(&self, limit: usize) {
         assert_limit(limit);
         let wakers = self.shared.lock().set_limit(limit);
-        wakers.into_iter().for_each(Waker::wake);
+        wakers.wake();
+    }
+
+    /// Lets `algorithm` set the limit from now on, starting at its initial limit: every finished
+    /// request reports its latency, the in-flight count at its start and whether it was dropped
+    /// (see [`Permit::mark_dropped`]), and the gate resizes live.
+    ///
+    /// [`set_limit`](Gate::set_limit) still works, until the algorithm's next update.
+    ///
+    /// ```
+    /// use floodgate::{Aimd, Gate};
+    ///
+    /// let gate = Gate::new(1);
+    /// gate.set_limit_algorithm(Aimd::new().initial_limit(10).max_limit(64));
+    /// assert_eq!(gate.snapshot().limit, 10);
+    /// assert!(gate.snapshot().adaptive);
+    /// ```
+    pub fn set_limit_algorithm(&self, algorithm: impl LimitAlgorithm) {
+        let wakers = self.shared.lock().set_algorithm(Box::new(algorithm));
+        wakers.wake();
+    }
+
+    /// Sets the queue discipline: [`Queue::Fifo`] (the default), [`Queue::Lifo`] or
+    /// [`Queue::Codel`]. Applies to waiters admitted from now on.
+    pub fn set_queue(&self, queue: Queue) {
+        self.shared.lock().set_queue(queue);
+    }
+
+    /// For [`Queue::Lifo`] and [`Queue::Codel`]: how long an overload episode (requests
+    /// queueing, no idle capacity) must last before the queue counts as standing. Default:
+    /// `max_wait`, so that a burst shorter than `max_wait` is absorbed whole.
+    pub fn set_standing_after(&self, after: Duration) {
+        self.shared.lock().set_standing_after(after);
+    }
+
+    /// For [`Queue::Lifo`] and [`Queue::Codel`]: the longest a request may wait while the queue
+    /// stands (default 5 ms, CoDel's target). Waiters turned away then count as
+    /// [`Reason::Shed`](crate::Reason::Shed).
+    pub fn set_standing_wait(&self, wait: Duration) {
+        self.shared.lock().set_standing_wait(wait);
     }
 
     /// Sets how long a request may wait for a permit before it is turned away
@@ -180,7 +225,7 @@ impl Gate {
     /// ```
     pub fn close(&self) {
         let wakers = self.shared.lock().close();
-        wakers.into_iter().for_each(Waker::wake);
+        wakers.wake();
     }
 
     /// Whether [`close`](Gate::close) was called.

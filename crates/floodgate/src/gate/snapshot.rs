@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::discipline::Queue;
 use super::histogram::WaitHistogram;
 use crate::Reason;
 
@@ -35,6 +36,10 @@ pub struct Snapshot {
     pub max_wait: Duration,
     /// How many requests may wait at once.
     pub max_queue: usize,
+    /// The queue discipline.
+    pub queue: Queue,
+    /// Whether a [`LimitAlgorithm`](crate::LimitAlgorithm) sets the limit.
+    pub adaptive: bool,
     /// Requests admitted since the gate was created.
     pub admitted: u64,
     /// Requests turned away since the gate was created, by reason.
@@ -61,6 +66,8 @@ pub struct RejectedCounts {
     pub queue_full: u64,
     /// Arrived after, or were queued at, [`Gate::close`](super::Gate::close).
     pub closed: u64,
+    /// Shed from a standing queue (LIFO and CoDel disciplines).
+    pub shed: u64,
 }
 
 impl RejectedCounts {
@@ -70,6 +77,7 @@ impl RejectedCounts {
             Reason::Timeout => self.timeout,
             Reason::QueueFull => self.queue_full,
             Reason::Closed => self.closed,
+            Reason::Shed => self.shed,
         }
     }
 
@@ -83,6 +91,7 @@ impl RejectedCounts {
             Reason::Timeout => &mut self.timeout,
             Reason::QueueFull => &mut self.queue_full,
             Reason::Closed => &mut self.closed,
+            Reason::Shed => &mut self.shed,
         };
         *counter += 1;
     }

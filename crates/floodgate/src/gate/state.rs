@@ -11,15 +11,19 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::discipline::{Queue, Standing};
 use super::histogram::WaitHistogram;
+use super::permit::Measure;
 use super::snapshot::{RejectedCounts, Snapshot};
 use super::waiters::{Verdict, WaiterList};
 use crate::Reason;
+use crate::limit::{LimitAlgorithm, Sample};
 use crate::rejection::{Rejection, whole_seconds_at_least_one};
 
 pub(crate) const DEFAULT_MAX_WAIT: Duration = Duration::from_millis(100);
 pub(crate) const DEFAULT_MAX_QUEUE: usize = 1024;
 pub(crate) const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_STANDING_WAIT: Duration = Duration::from_millis(5);
 
 /// What the gate owns and shares between all clones of a layer, service and handle.
 #[derive(Debug)]
@@ -44,10 +48,11 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Gives back one permit and admits the next waiter, if any.
+    /// Gives back one permit (with what the request taught, if the limit is adaptive) and
+    /// admits the next waiter, if any.
     #[inline]
-    pub(crate) fn release(&self) {
-        let released = self.lock().release();
+    pub(crate) fn release(&self, sample: Option<Sample>) {
+        let released = self.lock().release(sample);
         released.wake(self);
     }
 }
@@ -56,30 +61,54 @@ impl Shared {
 #[derive(Debug)]
 pub(crate) enum Entry {
     /// Admitted at once; a permit has been counted.
-    Admitted,
+    Admitted(Option<Measure>),
     /// Turned away at once.
     Rejected(Rejection),
-    /// Queued at `index`; reject it at `deadline` (`None`: never) if still waiting.
+    /// Queued at `index`; turned away at `deadline` (`None`: never) if still waiting, for the
+    /// reason `on_timeout`.
     Queued {
         index: usize,
         since: Instant,
         deadline: Option<Instant>,
+        on_timeout: Reason,
     },
+}
+
+/// Wakers to call once the lock is released: usually none or one, so the first is kept inline.
+#[derive(Debug, Default)]
+pub(crate) struct Wakers {
+    first: Option<Waker>,
+    rest: Vec<Waker>,
+}
+
+impl Wakers {
+    fn push(&mut self, waker: Option<Waker>) {
+        match (&self.first, waker) {
+            (_, None) => {}
+            (None, waker) => self.first = waker,
+            (Some(_), Some(waker)) => self.rest.push(waker),
+        }
+    }
+
+    pub(crate) fn wake(self) {
+        if let Some(first) = self.first {
+            first.wake();
+            self.rest.into_iter().for_each(Waker::wake);
+        }
+    }
 }
 
 /// The effects of a release to carry out after unlocking.
 #[must_use]
 #[derive(Debug)]
 pub(crate) struct Released {
-    admitted: Option<Waker>,
+    wakers: Wakers,
     drained: bool,
 }
 
 impl Released {
     pub(crate) fn wake(self, shared: &Shared) {
-        if let Some(waker) = self.admitted {
-            waker.wake();
-        }
+        self.wakers.wake();
         if self.drained {
             shared.drained.notify_waiters();
         }
@@ -95,6 +124,14 @@ pub(crate) struct State {
     max_wait: Duration,
     max_queue: usize,
     retry_after_secs: u64,
+    queue: Queue,
+    /// How long an overload episode lasts before the queue counts as standing (`None`: `max_wait`).
+    standing_after: Option<Duration>,
+    /// The longest wait while the queue stands (LIFO and CoDel).
+    standing_wait: Duration,
+    standing: Standing,
+    /// Sets the limit from samples; `None` for a fixed limit (then nothing is measured).
+    algorithm: Option<Box<dyn LimitAlgorithm>>,
     admitted: u64,
     rejected: RejectedCounts,
     /// Waits of requests admitted from the queue; those admitted at once (`admitted` minus
@@ -114,6 +151,11 @@ impl State {
             max_wait: DEFAULT_MAX_WAIT,
             max_queue: DEFAULT_MAX_QUEUE,
             retry_after_secs: whole_seconds_at_least_one(DEFAULT_RETRY_AFTER),
+            queue: Queue::Fifo,
+            standing_after: None,
+            standing_wait: DEFAULT_STANDING_WAIT,
+            standing: Standing::default(),
+            algorithm: None,
             admitted: 0,
             rejected: RejectedCounts::default(),
             queue_wait: WaitHistogram::default(),
@@ -127,12 +169,10 @@ impl State {
         if self.closed {
             return Entry::Rejected(self.reject(Reason::Closed));
         }
-        // Nobody overtakes a queued waiter: free capacity with waiters present is handed out at
-        // once by `release` and `set_limit`, so a non-empty queue means there is none.
+        // Free capacity with waiters present is handed out at once by `release` and
+        // `set_limit`, so this never lets a newcomer overtake the queue.
         if self.in_flight < self.limit && self.waiters.is_empty() {
-            self.in_flight += 1;
-            self.admitted += 1;
-            return Entry::Admitted;
+            return Entry::Admitted(self.admit());
         }
         if self.waiters.len() >= self.max_queue {
             return Entry::Rejected(self.reject(Reason::QueueFull));
@@ -141,12 +181,42 @@ impl State {
             return Entry::Rejected(self.reject(Reason::Timeout));
         }
         let since = Instant::now();
+        let (wait, on_timeout) = self.wait_for_newcomer(since);
         let index = self.waiters.push_back(waker.cloned(), since);
         Entry::Queued {
             index,
             since,
-            deadline: since.checked_add(self.max_wait),
+            deadline: since.checked_add(wait),
+            on_timeout,
         }
+    }
+
+    /// Counts an admission; starts measuring it if the limit is adaptive.
+    #[inline]
+    fn admit(&mut self) -> Option<Measure> {
+        self.in_flight += 1;
+        self.admitted += 1;
+        self.algorithm
+            .as_ref()
+            .map(|_| Measure::start(self.in_flight))
+    }
+
+    /// How long a request queueing at `now` may wait, and the reason if that runs out.
+    fn wait_for_newcomer(&mut self, now: Instant) -> (Duration, Reason) {
+        if self.queue == Queue::Fifo {
+            return (self.max_wait, Reason::Timeout);
+        }
+        self.standing.on_queue(now, self.standing_wait);
+        if self.is_standing(now) && self.standing_wait < self.max_wait {
+            (self.standing_wait, Reason::Shed)
+        } else {
+            (self.max_wait, Reason::Timeout)
+        }
+    }
+
+    fn is_standing(&self, now: Instant) -> bool {
+        let after = self.standing_after.unwrap_or(self.max_wait);
+        self.standing.is_standing(now, after)
     }
 
     /// Counts a rejection and describes it.
@@ -166,13 +236,16 @@ impl State {
         &mut self,
         index: usize,
         since: Instant,
-    ) -> Option<Result<(), Rejection>> {
+    ) -> Option<Result<Option<Measure>, Rejection>> {
         let outcome = match self.waiters.verdict(index) {
             Verdict::Waiting => return None,
             Verdict::Admitted => {
                 self.admitted += 1;
                 self.queue_wait.record(since.elapsed());
-                Ok(())
+                Ok(self
+                    .algorithm
+                    .as_ref()
+                    .map(|_| Measure::start(self.in_flight)))
             }
             Verdict::Rejected(reason) => Err(self.rejection(reason)),
         };
@@ -180,14 +253,12 @@ impl State {
         Some(outcome)
     }
 
-    /// A queued waiter's deadline passed: it is turned away, unless it was decided meanwhile.
-    pub(crate) fn time_out(&mut self, index: usize) {
+    /// A queued waiter's deadline passed: it is turned away for `reason`, unless it was decided
+    /// meanwhile.
+    pub(crate) fn time_out(&mut self, index: usize, reason: Reason) {
         if self.waiters.verdict(index) == Verdict::Waiting {
-            drop(
-                self.waiters
-                    .decide(index, Verdict::Rejected(Reason::Timeout)),
-            );
-            self.rejected.add(Reason::Timeout);
+            drop(self.waiters.decide(index, Verdict::Rejected(reason)));
+            self.rejected.add(reason);
         }
     }
 
@@ -196,46 +267,83 @@ impl State {
         let verdict = self.waiters.verdict(index);
         self.waiters.remove(index);
         // Admitted but never collected: hand the permit on.
-        (verdict == Verdict::Admitted).then(|| self.release())
+        (verdict == Verdict::Admitted).then(|| self.release(None))
     }
 
-    /// A permit comes back.
+    /// A permit comes back, with what its request taught if the limit is adaptive.
     #[inline]
-    pub(crate) fn release(&mut self) -> Released {
+    pub(crate) fn release(&mut self, sample: Option<Sample>) -> Released {
         debug_assert!(self.in_flight > 0, "released more permits than were taken");
         self.in_flight -= 1;
-        let admitted = self.admit_next();
+        if let (Some(algorithm), Some(sample)) = (self.algorithm.as_mut(), sample) {
+            self.limit = algorithm.update(&sample).max(1);
+        }
+        let mut wakers = Wakers::default();
+        self.admit_waiters(&mut wakers);
         Released {
-            admitted,
+            wakers,
             drained: self.in_flight == 0 && self.drain_watchers > 0,
         }
     }
 
-    /// Admits the next waiter if there is room for it.
-    fn admit_next(&mut self) -> Option<Waker> {
-        if self.in_flight >= self.limit || self.closed {
-            return None;
+    /// Hands free capacity to waiters, in the order of the queue discipline.
+    fn admit_waiters(&mut self, wakers: &mut Wakers) {
+        while self.in_flight < self.limit && !self.closed {
+            let Some(index) = self.next_waiter(wakers) else {
+                if self.queue != Queue::Fifo {
+                    self.standing.on_idle();
+                }
+                return;
+            };
+            self.in_flight += 1;
+            wakers.push(self.waiters.decide(index, Verdict::Admitted));
         }
-        let (index, _since) = self.waiters.front()?;
-        self.in_flight += 1;
-        self.waiters.decide(index, Verdict::Admitted)
     }
 
-    pub(crate) fn set_limit(&mut self, limit: usize) -> Vec<Waker> {
-        self.limit = limit;
-        let mut wakers = Vec::new();
-        while self.in_flight < self.limit && !self.waiters.is_empty() {
-            wakers.extend(self.admit_next());
+    /// The waiter to admit next, if any; CoDel sheds stale waiters on the way.
+    fn next_waiter(&mut self, wakers: &mut Wakers) -> Option<usize> {
+        let (front, _) = self.waiters.front()?;
+        if self.queue == Queue::Fifo {
+            return Some(front);
         }
+        let now = Instant::now();
+        if !self.is_standing(now) {
+            return Some(front);
+        }
+        match self.queue {
+            Queue::Lifo => self.waiters.back().map(|(index, _)| index),
+            _ => {
+                while let Some((index, since)) = self.waiters.front() {
+                    if now.saturating_duration_since(since) <= self.standing_wait {
+                        return Some(index);
+                    }
+                    self.rejected.add(Reason::Shed);
+                    wakers.push(self.waiters.decide(index, Verdict::Rejected(Reason::Shed)));
+                }
+                None
+            }
+        }
+    }
+
+    pub(crate) fn set_limit(&mut self, limit: usize) -> Wakers {
+        self.limit = limit;
+        let mut wakers = Wakers::default();
+        self.admit_waiters(&mut wakers);
         wakers
     }
 
-    pub(crate) fn close(&mut self) -> Vec<Waker> {
+    pub(crate) fn set_algorithm(&mut self, algorithm: Box<dyn LimitAlgorithm>) -> Wakers {
+        let limit = algorithm.initial_limit().max(1);
+        self.algorithm = Some(algorithm);
+        self.set_limit(limit)
+    }
+
+    pub(crate) fn close(&mut self) -> Wakers {
         self.closed = true;
-        let mut wakers = Vec::new();
+        let mut wakers = Wakers::default();
         while let Some((index, _)) = self.waiters.front() {
             self.rejected.add(Reason::Closed);
-            wakers.extend(
+            wakers.push(
                 self.waiters
                     .decide(index, Verdict::Rejected(Reason::Closed)),
             );
@@ -259,7 +367,22 @@ impl State {
         self.retry_after_secs = whole_seconds_at_least_one(retry_after);
     }
 
+    pub(crate) fn set_queue(&mut self, queue: Queue) {
+        self.queue = queue;
+        self.standing = Standing::default();
+    }
+
+    pub(crate) fn set_standing_after(&mut self, after: Duration) {
+        self.standing_after = Some(after);
+    }
+
+    pub(crate) fn set_standing_wait(&mut self, wait: Duration) {
+        self.standing_wait = wait;
+    }
+
     pub(crate) fn snapshot(&self) -> Snapshot {
+        let mut queue_wait = self.queue_wait;
+        queue_wait.record_zeros(self.admitted - queue_wait.count());
         Snapshot {
             limit: self.limit,
             in_flight: self.in_flight,
@@ -267,13 +390,11 @@ impl State {
             closed: self.closed,
             max_wait: self.max_wait,
             max_queue: self.max_queue,
+            queue: self.queue,
+            adaptive: self.algorithm.is_some(),
             admitted: self.admitted,
             rejected: self.rejected,
-            queue_wait: {
-                let mut waits = self.queue_wait;
-                waits.record_zeros(self.admitted - waits.count());
-                waits
-            },
+            queue_wait,
         }
     }
 }

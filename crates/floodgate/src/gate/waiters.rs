@@ -95,6 +95,12 @@ impl WaiterList {
         Some((index, self.since(index)))
     }
 
+    /// The waiter that arrived last, and since when.
+    pub(crate) fn back(&self) -> Option<(usize, Instant)> {
+        let index = self.tail?;
+        Some((index, self.since(index)))
+    }
+
     /// Where the waiter at `index` stands.
     pub(crate) fn verdict(&self, index: usize) -> Verdict {
         match &self.slots[index] {

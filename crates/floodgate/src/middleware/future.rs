@@ -2,7 +2,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
@@ -31,6 +31,7 @@ pin_project! {
             #[pin]
             future: F,
             permit: Option<Permit>,
+            dropped_when: fn(StatusCode) -> bool,
         },
         Rejected {
             rejection: Rejection,
@@ -46,12 +47,21 @@ struct Waiting<S, ReqBody, R> {
     service: S,
     request: Request<ReqBody>,
     on_reject: R,
+    dropped_when: fn(StatusCode) -> bool,
 }
 
 impl<F, S, ReqBody, R> ResponseFuture<F, S, ReqBody, R> {
-    pub(crate) fn called(future: F, permit: Option<Permit>) -> Self {
+    pub(crate) fn called(
+        future: F,
+        permit: Option<Permit>,
+        dropped_when: fn(StatusCode) -> bool,
+    ) -> Self {
         Self {
-            state: State::Called { future, permit },
+            state: State::Called {
+                future,
+                permit,
+                dropped_when,
+            },
         }
     }
 
@@ -69,6 +79,7 @@ impl<F, S, ReqBody, R> ResponseFuture<F, S, ReqBody, R> {
         service: S,
         request: Request<ReqBody>,
         on_reject: R,
+        dropped_when: fn(StatusCode) -> bool,
     ) -> Self {
         Self {
             state: State::Waiting {
@@ -77,6 +88,7 @@ impl<F, S, ReqBody, R> ResponseFuture<F, S, ReqBody, R> {
                     service,
                     request,
                     on_reject,
+                    dropped_when,
                 })),
             },
         }
@@ -101,6 +113,7 @@ where
                         mut service,
                         request,
                         on_reject,
+                        dropped_when,
                         ..
                     } = *waiting.take().expect("checked above");
                     match admission {
@@ -109,15 +122,29 @@ where
                             self.as_mut().project().state.set(State::Called {
                                 future,
                                 permit: Some(permit),
+                                dropped_when,
                             });
                         }
                         Err(rejection) => return Poll::Ready(Ok(reject(&rejection, &on_reject))),
                     }
                 }
-                StateProj::Called { future, permit } => {
+                StateProj::Called {
+                    future,
+                    permit,
+                    dropped_when,
+                } => {
                     let result = ready!(future.poll(cx));
+                    let mut permit = permit.take();
+                    if let Some(permit) = permit.as_mut().filter(|permit| permit.is_measured()) {
+                        let dropped = match &result {
+                            Ok(response) => dropped_when(response.status()),
+                            Err(_) => true,
+                        };
+                        if dropped {
+                            permit.mark_dropped();
+                        }
+                    }
                     // On success the permit moves into the body; on error it is released here.
-                    let permit = permit.take();
                     return Poll::Ready(
                         result.map(|response| response.map(|body| GateBody::new(body, permit))),
                     );

@@ -1,10 +1,16 @@
 use std::time::Duration;
 
+use http::StatusCode;
 use tower_layer::Layer;
 
 use super::reject::{DefaultOnReject, NoBypass};
 use super::service::GateService;
-use crate::Gate;
+use crate::{Gate, LimitAlgorithm, Queue};
+
+/// The default classification for adaptive limits: a server error means overload.
+pub(crate) fn server_error(status: StatusCode) -> bool {
+    status.is_server_error()
+}
 
 /// Wraps a service with a [`Gate`]: at most `limit` requests in flight, a bounded wait for the
 /// rest, and `503 Service Unavailable` with `Retry-After` for those that cannot get in.
@@ -35,6 +41,7 @@ pub struct GateLayer<R = DefaultOnReject, P = NoBypass> {
     gate: Gate,
     on_reject: R,
     bypass: P,
+    dropped_when: fn(StatusCode) -> bool,
 }
 
 impl GateLayer {
@@ -64,6 +71,7 @@ impl GateLayer {
             gate,
             on_reject: DefaultOnReject,
             bypass: NoBypass,
+            dropped_when: server_error,
         }
     }
 }
@@ -85,6 +93,61 @@ impl<R, P> GateLayer<R, P> {
     pub fn retry_after(self, retry_after: Duration) -> Self {
         self.gate.set_retry_after(retry_after);
         self
+    }
+
+    /// The queue discipline: [`Queue::Fifo`] (default), [`Queue::Lifo`] or [`Queue::Codel`].
+    /// See [`Queue`] for when to pick which.
+    pub fn queue(self, queue: Queue) -> Self {
+        self.gate.set_queue(queue);
+        self
+    }
+
+    /// For LIFO and CoDel: how long requests must keep queueing before the queue counts as
+    /// standing (default: `max_wait`). See [`Gate::set_standing_after`].
+    pub fn standing_after(self, after: Duration) -> Self {
+        self.gate.set_standing_after(after);
+        self
+    }
+
+    /// For LIFO and CoDel: the longest wait while the queue stands (default 5 ms). See
+    /// [`Gate::set_standing_wait`].
+    pub fn standing_wait(self, wait: Duration) -> Self {
+        self.gate.set_standing_wait(wait);
+        self
+    }
+
+    /// Lets `algorithm` set the limit from measured latency, live (the limit given to
+    /// [`GateLayer::new`] is replaced by the algorithm's initial limit). See
+    /// [`Gate::set_limit_algorithm`].
+    ///
+    /// ```
+    /// use floodgate::{GateLayer, Gradient2};
+    ///
+    /// let gate = GateLayer::new(64)
+    ///     .limit_algorithm(Gradient2::new().initial_limit(16).max_limit(256));
+    /// assert_eq!(gate.gate().snapshot().limit, 16);
+    /// ```
+    pub fn limit_algorithm(self, algorithm: impl LimitAlgorithm) -> Self {
+        self.gate.set_limit_algorithm(algorithm);
+        self
+    }
+
+    /// Which responses tell an adaptive limit that the service is overloaded (besides errors
+    /// from the inner service, which always do). Default: any `5xx`.
+    ///
+    /// ```
+    /// use floodgate::GateLayer;
+    /// use http::StatusCode;
+    ///
+    /// let gate = GateLayer::new(64).dropped_when(|status| {
+    ///     status == StatusCode::GATEWAY_TIMEOUT || status == StatusCode::SERVICE_UNAVAILABLE
+    /// });
+    /// ```
+    pub fn dropped_when(self, dropped_when: fn(StatusCode) -> bool) -> Self {
+        Self {
+            dropped_when,
+            ..self
+        }
     }
 
     /// Builds rejection responses with `on_reject` instead of the plain-text default.
@@ -112,6 +175,7 @@ impl<R, P> GateLayer<R, P> {
             gate: self.gate,
             on_reject,
             bypass: self.bypass,
+            dropped_when: self.dropped_when,
         }
     }
 
@@ -134,6 +198,7 @@ impl<R, P> GateLayer<R, P> {
             gate: self.gate,
             on_reject: self.on_reject,
             bypass: predicate,
+            dropped_when: self.dropped_when,
         }
     }
 
@@ -152,6 +217,7 @@ impl<S, R: Clone, P: Clone> Layer<S> for GateLayer<R, P> {
             self.gate.clone(),
             self.on_reject.clone(),
             self.bypass.clone(),
+            self.dropped_when,
         )
     }
 }

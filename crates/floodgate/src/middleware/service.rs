@@ -1,6 +1,6 @@
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use tower_service::Service;
 
 use super::body::GateBody;
@@ -21,15 +21,23 @@ pub struct GateService<S, R, P> {
     gate: Gate,
     on_reject: R,
     bypass: P,
+    dropped_when: fn(StatusCode) -> bool,
 }
 
 impl<S, R, P> GateService<S, R, P> {
-    pub(crate) fn new(inner: S, gate: Gate, on_reject: R, bypass: P) -> Self {
+    pub(crate) fn new(
+        inner: S,
+        gate: Gate,
+        on_reject: R,
+        bypass: P,
+        dropped_when: fn(StatusCode) -> bool,
+    ) -> Self {
         Self {
             inner,
             gate,
             on_reject,
             bypass,
+            dropped_when,
         }
     }
 
@@ -70,11 +78,11 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         if self.bypass.bypass(&request) {
-            return ResponseFuture::called(self.inner.call(request), None);
+            return ResponseFuture::called(self.inner.call(request), None, self.dropped_when);
         }
         match self.gate.admit() {
             Admission::Admitted(permit) => {
-                ResponseFuture::called(self.inner.call(request), Some(permit))
+                ResponseFuture::called(self.inner.call(request), Some(permit), self.dropped_when)
             }
             Admission::Rejected(rejection) => {
                 ResponseFuture::rejected(rejection, self.on_reject.clone())
@@ -83,7 +91,13 @@ where
                 // The ready service goes into the future; a fresh clone takes its place here.
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::waiting(acquire, ready, request, self.on_reject.clone())
+                ResponseFuture::waiting(
+                    acquire,
+                    ready,
+                    request,
+                    self.on_reject.clone(),
+                    self.dropped_when,
+                )
             }
         }
     }
