@@ -1,0 +1,301 @@
+//! The demo's settings: the command line (clap derive, each flag also read from a
+//! `FLOODGATE_*` environment variable) and [`Config::default`] for building the app in code.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::parse;
+
+/// The `floodgate-demo` command line: the server's [`Config`], or a subcommand.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "floodgate-demo", version, about, long_about = None)]
+pub struct Cli {
+    /// What to run instead of the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The server's settings.
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Subcommands of `floodgate-demo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Asks the server at `--addr` (FLOODGATE_ADDR) for `/healthz`: exits 0 if it answers 200
+    /// within 2 seconds, 1 otherwise. For container health checks, where there is no curl.
+    Healthcheck,
+}
+
+/// Settings of the demo server.
+///
+/// Every field is a command-line flag with an environment variable of the same name
+/// (`--max-wait`, `FLOODGATE_MAX_WAIT`); [`Config::default`] gives the flags' defaults, so code
+/// that builds the app in-process sets only what it needs:
+///
+/// ```
+/// use std::time::Duration;
+/// use floodgate_demo::{Config, Limiter};
+///
+/// let config = Config {
+///     max_concurrency: 4,
+///     delay: Duration::from_millis(100),
+///     limiter: Limiter::None,
+///     ..Config::default()
+/// };
+/// assert_eq!(config.max_wait, Duration::from_millis(100));
+/// ```
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct Config {
+    /// Listen address.
+    #[arg(
+        long,
+        env = "FLOODGATE_ADDR",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR",
+        help_heading = "Server"
+    )]
+    pub addr: SocketAddr,
+
+    /// Drain time after SIGTERM or ctrl-c: requests in flight get this long to finish.
+    #[arg(
+        long,
+        env = "FLOODGATE_SHUTDOWN_GRACE",
+        default_value = "10s",
+        value_parser = parse::duration,
+        value_name = "DURATION",
+        help_heading = "Server"
+    )]
+    pub shutdown_grace: Duration,
+
+    /// A client must send its whole request head within this time, or it is disconnected.
+    #[arg(
+        long,
+        env = "FLOODGATE_HEADER_TIMEOUT",
+        default_value = "10s",
+        value_parser = parse::positive_duration,
+        value_name = "DURATION",
+        help_heading = "Server"
+    )]
+    pub header_timeout: Duration,
+
+    /// What guards /slow and /fast: floodgate's gate, nothing, tower's ConcurrencyLimit (waits
+    /// forever), or tower's LoadShed over ConcurrencyLimit (never waits). For side-by-side
+    /// comparison.
+    #[arg(
+        long,
+        env = "FLOODGATE_LIMITER",
+        value_enum,
+        default_value_t = Limiter::Gate,
+        value_name = "LIMITER",
+        help_heading = "Admission"
+    )]
+    pub limiter: Limiter,
+
+    /// Requests in flight at once on /slow and /fast (the gate's limit, also used by the tower
+    /// limiters); at least 1.
+    #[arg(
+        long,
+        env = "FLOODGATE_MAX_CONCURRENCY",
+        default_value_t = 64,
+        value_parser = parse::at_least_one,
+        value_name = "N",
+        help_heading = "Admission"
+    )]
+    pub max_concurrency: usize,
+
+    /// How long a request may wait for a permit before it is answered 503; 0s: never wait.
+    #[arg(
+        long,
+        env = "FLOODGATE_MAX_WAIT",
+        default_value = "100ms",
+        value_parser = parse::duration,
+        value_name = "DURATION",
+        help_heading = "Admission"
+    )]
+    pub max_wait: Duration,
+
+    /// How many requests may wait for a permit at once; more are answered 503 at once.
+    #[arg(
+        long,
+        env = "FLOODGATE_MAX_QUEUE",
+        default_value_t = 1024,
+        value_name = "N",
+        help_heading = "Admission"
+    )]
+    pub max_queue: usize,
+
+    /// Retry-After of 503 answers, sent in whole seconds (rounded up, at least 1).
+    #[arg(
+        long,
+        env = "FLOODGATE_RETRY_AFTER",
+        default_value = "1s",
+        value_parser = parse::duration,
+        value_name = "DURATION",
+        help_heading = "Admission"
+    )]
+    pub retry_after: Duration,
+
+    /// Work time of /slow: how long a request holds its backend slot (`?ms=N` overrides it).
+    #[arg(
+        long,
+        env = "FLOODGATE_DELAY",
+        default_value = "200ms",
+        value_parser = parse::duration,
+        value_name = "DURATION",
+        help_heading = "Simulated backend"
+    )]
+    pub delay: Duration,
+
+    /// Slots of the simulated backend behind /slow (a FIFO pool, like a database pool).
+    #[arg(
+        long,
+        env = "FLOODGATE_BACKEND_CAPACITY",
+        default_value_t = 64,
+        value_parser = parse::backend_capacity,
+        value_name = "N",
+        help_heading = "Simulated backend"
+    )]
+    pub backend_capacity: usize,
+}
+
+impl Default for Config {
+    /// The flags' defaults (as in `floodgate-demo --help`), without reading the environment.
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            shutdown_grace: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            limiter: Limiter::Gate,
+            max_concurrency: 64,
+            max_wait: Duration::from_millis(100),
+            max_queue: 1024,
+            retry_after: Duration::from_secs(1),
+            delay: Duration::from_millis(200),
+            backend_capacity: 64,
+        }
+    }
+}
+
+/// What guards the gated routes (`--limiter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, ValueEnum)]
+pub enum Limiter {
+    /// floodgate's `GateLayer`: `--max-concurrency` in flight, a bounded wait, 503 +
+    /// Retry-After for the rest.
+    #[default]
+    Gate,
+    /// No limiter: overload queues up in the backend pool, latency grows without bound.
+    None,
+    /// tower's `ConcurrencyLimit`: `--max-concurrency` in flight, the rest wait forever.
+    TowerLimit,
+    /// tower's `LoadShed` over `ConcurrencyLimit`: `--max-concurrency` in flight, the rest get
+    /// 503 + Retry-After at once, without waiting.
+    TowerShed,
+}
+
+impl Limiter {
+    /// The flag value: `gate`, `none`, `tower-limit` or `tower-shed`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Limiter::Gate => "gate",
+            Limiter::None => "none",
+            Limiter::TowerLimit => "tower-limit",
+            Limiter::TowerShed => "tower-shed",
+        }
+    }
+}
+
+impl fmt::Display for Limiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("floodgate-demo").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_match_the_flags() {
+        let cli = parse(&[]).unwrap();
+        assert_eq!(cli.command, None);
+        assert_eq!(cli.config, Config::default());
+    }
+
+    #[test]
+    fn flags_set_every_field() {
+        let cli = parse(&[
+            "--addr=0.0.0.0:9000",
+            "--shutdown-grace=3s",
+            "--header-timeout=500ms",
+            "--limiter=tower-shed",
+            "--max-concurrency=4",
+            "--max-wait=50ms",
+            "--max-queue=0",
+            "--retry-after=2s",
+            "--delay=1s",
+            "--backend-capacity=8",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.config,
+            Config {
+                addr: "0.0.0.0:9000".parse().unwrap(),
+                shutdown_grace: Duration::from_secs(3),
+                header_timeout: Duration::from_millis(500),
+                limiter: Limiter::TowerShed,
+                max_concurrency: 4,
+                max_wait: Duration::from_millis(50),
+                max_queue: 0,
+                retry_after: Duration::from_secs(2),
+                delay: Duration::from_secs(1),
+                backend_capacity: 8,
+            }
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        for (args, flag) in [
+            (&["--max-concurrency", "0"][..], "--max-concurrency"),
+            (&["--max-wait", "banana"], "--max-wait"),
+            (&["--addr", "localhost"], "--addr"),
+            (&["--header-timeout", "0s"], "--header-timeout"),
+            (&["--backend-capacity", "0"], "--backend-capacity"),
+            (&["--max-queue=-1"], "--max-queue"),
+            (&["--limiter", "nginx"], "--limiter"),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            assert!(err.to_string().contains(flag), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn limiter_names_round_trip() {
+        for limiter in Limiter::value_variants() {
+            let name = limiter.to_possible_value().unwrap();
+            assert_eq!(name.get_name(), limiter.as_str());
+            assert_eq!(limiter.to_string(), limiter.as_str());
+        }
+    }
+
+    #[test]
+    fn healthcheck_is_a_subcommand() {
+        let cli = parse(&["healthcheck"]).unwrap();
+        assert_eq!(cli.command, Some(Command::Healthcheck));
+    }
+}

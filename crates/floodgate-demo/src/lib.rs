@@ -1,0 +1,57 @@
+//! The floodgate demo server: a slow handler in front of a backend of finite capacity, behind a
+//! [`floodgate`] gate, with Prometheus metrics, so that you can watch the gate work and drive it
+//! with `floodgate-load`.
+//!
+//! | route | gated | what it does |
+//! |---|---|---|
+//! | `GET /slow` | yes | takes one of `--backend-capacity` slots of a simulated backend (a FIFO pool, like a database pool) and holds it for `--delay`, or `?ms=N` (capped at [`MAX_SLOW_MS`]; a bad `N` is answered 400) |
+//! | `GET /fast` | yes | answers at once |
+//! | `GET /healthz` | never | answers at once |
+//! | `GET /metrics` | never | the gate's, the backend's and the requests' metrics, Prometheus text format |
+//!
+//! The binary is a thin `main` over this library; tests and the load generator build the same
+//! app in-process:
+//!
+//! - [`Config`] holds the settings (the command line, or [`Config::default`] and struct update
+//!   syntax in code);
+//! - [`App::new`] builds the router and keeps the gate handle ([`app`] when only the router
+//!   is needed);
+//! - [`serve`] runs it on a listener, hardened, until a shutdown future resolves, then drains
+//!   gracefully; [`shutdown_signal`] is the process's SIGTERM/ctrl-c future.
+//!
+//! ```no_run
+//! use clap::Parser;
+//! use floodgate_demo::{App, Cli, serve, shutdown_signal};
+//!
+//! # #[tokio::main] async fn main() -> std::io::Result<()> {
+//! let config = Cli::parse().config;
+//! let listener = tokio::net::TcpListener::bind(config.addr).await?;
+//! serve(listener, App::new(&config), shutdown_signal()?).await
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
+
+mod app;
+mod backend;
+mod config;
+mod healthcheck;
+mod limiter;
+mod metrics;
+mod parse;
+mod routes;
+mod server;
+mod shutdown;
+
+pub use crate::app::{App, app};
+pub use crate::config::{Cli, Command, Config, Limiter};
+pub use crate::healthcheck::{HEALTHCHECK_TIMEOUT, healthcheck};
+pub use crate::routes::MAX_SLOW_MS;
+pub use crate::server::{MAX_BODY_BYTES, MAX_HEADER_BYTES, serve};
+pub use crate::shutdown::shutdown_signal;

@@ -1,0 +1,85 @@
+//! Puts the `--limiter` of choice in front of the gated routes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::response::IntoResponse;
+use floodgate::{Gate, GateLayer};
+use http::StatusCode;
+use http::header::RETRY_AFTER;
+use tokio::sync::Semaphore;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::{BoxError, ServiceBuilder};
+
+use crate::config::{Config, Limiter};
+
+/// Applies the configured limiter to every route of `gated` (with `route_layer`, so unmatched
+/// paths get a plain 404). Returns the gate, if the limiter is floodgate's.
+pub(crate) fn guard<S>(gated: Router<S>, config: &Config) -> (Router<S>, Option<Gate>)
+where
+    S: Clone + Send + Sync + 'static,
+{
+    match config.limiter {
+        Limiter::Gate => {
+            let layer = GateLayer::new(config.max_concurrency)
+                .max_wait(config.max_wait)
+                .max_queue(config.max_queue)
+                .retry_after(config.retry_after);
+            let gate = layer.gate().clone();
+            (gated.route_layer(layer), Some(gate))
+        }
+        Limiter::None => (gated, None),
+        Limiter::TowerLimit => {
+            // One semaphore for all routes: `ConcurrencyLimitLayer` would make one per route.
+            let limit = GlobalConcurrencyLimitLayer::with_semaphore(semaphore(config));
+            (gated.route_layer(limit), None)
+        }
+        Limiter::TowerShed => {
+            let retry_after = whole_seconds_at_least_one(config.retry_after);
+            let shed = ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(move |_: BoxError| async move {
+                    overloaded(retry_after)
+                }))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::with_semaphore(semaphore(
+                    config,
+                )));
+            (gated.route_layer(shed), None)
+        }
+    }
+}
+
+fn semaphore(config: &Config) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(config.max_concurrency))
+}
+
+/// The answer of `tower-shed` when every slot is taken (the gate's default answer, in kind).
+fn overloaded(retry_after_secs: u64) -> impl IntoResponse {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(RETRY_AFTER, retry_after_secs)],
+        "service overloaded, retry later\n",
+    )
+}
+
+/// `Retry-After` in whole seconds: rounded up, at least 1 (as the gate sends it).
+fn whole_seconds_at_least_one(delay: Duration) -> u64 {
+    let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    secs.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        let ms = Duration::from_millis;
+        assert_eq!(whole_seconds_at_least_one(ms(0)), 1);
+        assert_eq!(whole_seconds_at_least_one(ms(1000)), 1);
+        assert_eq!(whole_seconds_at_least_one(ms(1001)), 2);
+        assert_eq!(whole_seconds_at_least_one(ms(30_000)), 30);
+    }
+}

@@ -1,0 +1,194 @@
+//! The HTTP/1.1 server: hyper's connection builder with the limits `axum::serve` does not
+//! expose, an accept loop that survives accept errors, and graceful shutdown.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use humantime::format_duration;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tracing::{debug, error, info, warn};
+
+use crate::App;
+
+/// The largest request head (request line and headers) accepted; larger ones are answered
+/// `431 Request Header Fields Too Large` and the connection is closed.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// The largest request body accepted; larger ones are answered `413 Content Too Large`.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How long the accept loop pauses after an accept error that is not about one connection
+/// (out of file descriptors, say), so that it does not spin while the condition lasts.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Serves `app` on `listener` until `shutdown` resolves, then shuts down gracefully.
+///
+/// Each connection is served by hyper's HTTP/1.1 connection with the hardening of the demo:
+/// the request head must arrive within `--header-timeout` (or the connection is closed), and may
+/// be at most [`MAX_HEADER_BYTES`] (`431`); bodies are capped by the app at [`MAX_BODY_BYTES`]
+/// (`413`); malformed requests get `400` and the connection is closed. Accepted sockets use
+/// `TCP_NODELAY`. Accept errors are logged and never end the loop.
+///
+/// On `shutdown`: stop accepting, [close](floodgate::Gate::close) the gate (new and queued
+/// requests get `503` at once), ask every connection to finish its request in flight and
+/// close, and wait for that at most `--shutdown-grace`; connections still open after it are
+/// dropped. Returns once every connection is gone.
+///
+/// ```
+/// use floodgate_demo::{App, Config, serve};
+/// use tokio::net::TcpListener;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// let listener = TcpListener::bind("127.0.0.1:0").await?;
+/// let url = format!("http://{}/slow", listener.local_addr()?);
+/// let app = App::new(&Config { max_concurrency: 4, ..Config::default() });
+/// let gate = app.gate().cloned();
+///
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let server = tokio::spawn(serve(listener, app, async {
+///     stopped.await.ok();
+/// }));
+/// // ... send load to `url`, watch `gate.snapshot()` ...
+/// stop.send(()).ok();
+/// server.await.unwrap()?;
+/// assert!(gate.unwrap().is_closed());
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+///
+/// Only if the listener's local address cannot be read; everything after that is logged.
+pub async fn serve<F>(listener: TcpListener, app: App, shutdown: F) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send,
+{
+    let addr = listener.local_addr()?;
+    log_startup(addr, &app);
+
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(app.config().header_timeout)
+        .max_header_size(MAX_HEADER_BYTES);
+    let service = TowerToHyperService::new(app.router());
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            // Reap finished connections, so the set only holds live ones.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        on_accept_error(err).await;
+                        continue;
+                    }
+                };
+                if let Err(err) = stream.set_nodelay(true) {
+                    debug!(%peer, %err, "cannot set TCP_NODELAY");
+                }
+                let connection = http.serve_connection(TokioIo::new(stream), service.clone());
+                let connection = graceful.watch(connection);
+                connections.spawn(async move {
+                    if let Err(err) = connection.await {
+                        debug!(%peer, %err, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+
+    drop(listener);
+    if let Some(gate) = app.gate() {
+        gate.close();
+    }
+    let grace = app.config().shutdown_grace;
+    info!(
+        connections = graceful.count(),
+        grace = %format_duration(grace),
+        "shutting down: stopped accepting, draining requests in flight"
+    );
+    match tokio::time::timeout(grace, graceful.shutdown()).await {
+        Ok(()) => info!("shutdown complete"),
+        Err(_) => warn!(
+            connections = connections.len(),
+            "shutdown grace period over, dropping the connections still open"
+        ),
+    }
+    connections.shutdown().await;
+    Ok(())
+}
+
+fn log_startup(addr: SocketAddr, app: &App) {
+    let config = app.config();
+    info!(
+        %addr,
+        limiter = %config.limiter,
+        max_concurrency = config.max_concurrency,
+        max_wait = %format_duration(config.max_wait),
+        max_queue = config.max_queue,
+        retry_after = %format_duration(config.retry_after),
+        delay = %format_duration(config.delay),
+        backend_capacity = config.backend_capacity,
+        header_timeout = %format_duration(config.header_timeout),
+        shutdown_grace = %format_duration(config.shutdown_grace),
+        "floodgate-demo listening"
+    );
+}
+
+/// Errors about one connection (it went away before we took it) are skipped; anything else
+/// (`EMFILE`, `ENFILE`, `ENOBUFS`, ...) is logged and followed by a short pause.
+async fn on_accept_error(err: io::Error) {
+    if is_connection_error(&err) {
+        debug!(%err, "accept: connection gone before it was accepted");
+        return;
+    }
+    error!(%err, backoff = ?ACCEPT_BACKOFF, "accept failed, retrying after a pause");
+    tokio::time::sleep(ACCEPT_BACKOFF).await;
+}
+
+fn is_connection_error(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_per_connection_errors_skip_the_pause() {
+        let error = |kind| io::Error::from(kind);
+        assert!(is_connection_error(&error(
+            io::ErrorKind::ConnectionAborted
+        )));
+        assert!(is_connection_error(&error(io::ErrorKind::ConnectionReset)));
+        // What EMFILE looks like: no specific kind, an OS error code.
+        assert!(!is_connection_error(&io::Error::from_raw_os_error(24)));
+        assert!(!is_connection_error(&error(io::ErrorKind::OutOfMemory)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn accept_errors_pause_only_when_not_about_one_connection() {
+        let start = tokio::time::Instant::now();
+        on_accept_error(io::Error::from(io::ErrorKind::ConnectionReset)).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        on_accept_error(io::Error::from_raw_os_error(24)).await;
+        assert_eq!(start.elapsed(), ACCEPT_BACKOFF);
+    }
+}

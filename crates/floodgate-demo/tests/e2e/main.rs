@@ -1,0 +1,7 @@
+//! End-to-end tests on real sockets: the demo served on `127.0.0.1:0`, reqwest (or a raw TCP
+//! stream) as the client, and the built binary for signals and exit codes.
+
+mod hardening;
+mod overload;
+mod process;
+mod support;

@@ -1,0 +1,125 @@
+//! The binary: graceful shutdown on SIGTERM, exit codes for bad flags.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::{
+    DemoProcess, PATIENCE, client, demo_command, eventually, scrape, send_signal,
+};
+
+#[tokio::test]
+async fn sigterm_lets_requests_in_flight_finish_and_exits_0() {
+    let mut demo = DemoProcess::start(&[
+        "--max-concurrency",
+        "4",
+        "--delay",
+        "800ms",
+        "--shutdown-grace",
+        "10s",
+    ]);
+    let client = client();
+    let in_flight: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(client.get(demo.url("/slow")).send()))
+        .collect();
+    let base = demo.url("");
+    eventually("four requests are in flight", || {
+        let (client, base) = (client.clone(), base.clone());
+        async move { scrape(&client, &base).await["floodgate_in_flight"] == 4.0 }
+    })
+    .await;
+
+    send_signal(demo.pid(), "TERM");
+    eventually("the demo is shutting down", || {
+        let log = demo.log();
+        async move { log.iter().any(|line| line.contains("shutting down")) }
+    })
+    .await;
+
+    // A new request is refused: no connection, or 503 with Retry-After.
+    match client.get(demo.url("/fast")).send().await {
+        Err(err) => assert!(err.is_connect() || err.is_request(), "{err}"),
+        Ok(response) => {
+            assert_eq!(response.status(), 503);
+            assert!(response.headers().contains_key("retry-after"));
+        }
+    }
+
+    for request in in_flight {
+        let response = request
+            .await
+            .unwrap()
+            .expect("requests in flight are answered");
+        assert_eq!(response.status(), 200);
+    }
+    let status = demo.exit_status().await;
+    assert_eq!(status.code(), Some(0), "log: {:?}", demo.log());
+}
+
+/// Runs the binary to completion (killed after [`PATIENCE`]): its exit code and stderr.
+fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut child = demo_command()
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("{args:?} {env:?}: still running");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status.code(), stderr)
+}
+
+#[test]
+fn bad_flags_exit_2_naming_the_flag() {
+    // A valid --addr first, so that an invocation parsed by mistake would not take port 8080.
+    let flags = [
+        (&["--max-concurrency", "0"][..], "--max-concurrency"),
+        (&["--max-wait", "banana"], "--max-wait"),
+        (&["--addr", "nowhere"], "--addr"),
+        (&["--limiter", "nginx"], "--limiter"),
+        (&["--delay", "1000h"], "--delay"),
+    ];
+    for (args, flag) in flags {
+        let args = [&["--addr", "127.0.0.1:0"], args].concat();
+        let (code, stderr) = run_to_exit(&args, &[]);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+
+    let env = [("FLOODGATE_MAX_CONCURRENCY", "0")];
+    let (code, stderr) = run_to_exit(&["--addr", "127.0.0.1:0"], &env);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--max-concurrency"), "{stderr}");
+}
+
+#[tokio::test]
+async fn healthcheck_exits_0_on_a_healthy_server_and_1_without_one() {
+    let demo = DemoProcess::start(&[]);
+    let addr = demo.addr.to_string();
+    let port = demo.addr.port().to_string();
+
+    // As in the container: the listen address from the environment, unspecified host.
+    let listen_all = format!("0.0.0.0:{port}");
+    let (code, stderr) = run_to_exit(&["healthcheck"], &[("FLOODGATE_ADDR", &listen_all)]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stderr) = run_to_exit(&["--addr", &addr, "healthcheck"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+
+    drop(demo);
+    let (code, stderr) = run_to_exit(&["--addr", &addr, "healthcheck"], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(&addr), "{stderr}");
+}
