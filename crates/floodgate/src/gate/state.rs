@@ -90,6 +90,7 @@ impl Wakers {
         }
     }
 
+    #[inline]
     pub(crate) fn wake(self) {
         if let Some(first) = self.first {
             first.wake();
@@ -107,6 +108,7 @@ pub(crate) struct Released {
 }
 
 impl Released {
+    #[inline]
     pub(crate) fn wake(self, shared: &Shared) {
         self.wakers.wake();
         if self.drained {
@@ -279,7 +281,14 @@ impl State {
             self.limit = algorithm.update(&sample).max(1);
         }
         let mut wakers = Wakers::default();
-        self.admit_waiters(&mut wakers);
+        if self.waiters.is_empty() {
+            // The common case, kept short: capacity goes idle.
+            if self.queue != Queue::Fifo {
+                self.standing.on_idle();
+            }
+        } else {
+            self.admit_waiters(&mut wakers);
+        }
         Released {
             wakers,
             drained: self.in_flight == 0 && self.drain_watchers > 0,
@@ -287,6 +296,7 @@ impl State {
     }
 
     /// Hands free capacity to waiters, in the order of the queue discipline.
+    #[inline(never)]
     fn admit_waiters(&mut self, wakers: &mut Wakers) {
         while self.in_flight < self.limit && !self.closed {
             let Some(index) = self.next_waiter(wakers) else {

@@ -1,0 +1,351 @@
+//! Each limit algorithm in front of an overloaded backend, simulated in virtual time.
+//!
+//! The backend serves `C` requests at once, each for a service time `d` (± 2% of seeded noise);
+//! more wait in a FIFO queue behind them, like a database pool. An open loop offers three times
+//! what it can serve (Poisson arrivals at `3 × C / d`). The algorithm decides admission: a
+//! request beyond its current limit is rejected at once; an admitted request's latency is its
+//! wait in the backend's queue plus its service time, fed back as a [`Sample`] with the number
+//! of requests in flight when it was admitted, itself included.
+//!
+//! Time is counted in windows of 100 samples. After 150 windows the backend loses half its
+//! slots, and the run goes on for 150 more. Each algorithm must, for `C` of 4, 16 and 64:
+//!
+//! - once settled (the second half of each phase): serve at least 90% of `C / d`, with a mean
+//!   latency of at most `2 d` (and, before the halving, a p99 of at most `2 d`);
+//! - after the halving: within 10 windows, reach a state it keeps to the end of the run, every
+//!   window with a mean latency of at most `2 d` and a mean limit between `0.75` and `2` times
+//!   the new capacity (plus one request).
+//!
+//! AIMD sees latency only through its timeout, so it runs with `timeout = 1.5 d`. Vegas's
+//! thresholds count requests, so it runs with `alpha = beta = 2` (Netflix's defaults keep up to
+//! 6 requests queued: more than the whole of a backend of 4). Gradient2 runs on its defaults.
+//!
+//! `cargo test --test limit_simulation -- --nocapture` prints a table per algorithm.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use floodgate::{Aimd, Fixed, Gradient2, LimitAlgorithm, Sample, Vegas};
+
+/// The service time `d`, in nanoseconds of virtual time.
+const D: u64 = 10_000_000;
+/// Service times are uniform in `d × [1 − NOISE, 1 + NOISE]`.
+const NOISE: f64 = 0.02;
+/// Offered load, in multiples of what the backend can serve.
+const OVERLOAD: f64 = 3.0;
+/// Samples per window.
+const WINDOW: usize = 100;
+/// Windows per phase: at full capacity, then at half.
+const PHASE: usize = 150;
+/// Windows the limit may take to follow the halving.
+const FOLLOW_WITHIN: usize = 10;
+const CAPACITIES: [usize; 3] = [4, 16, 64];
+
+#[test]
+fn aimd() {
+    check("aimd (timeout 1.5 d)", |_| {
+        Aimd::new().timeout(Duration::from_nanos(D * 3 / 2))
+    });
+}
+
+#[test]
+fn gradient2() {
+    check("gradient2", |seed| Gradient2::new().seed(seed));
+}
+
+#[test]
+fn vegas() {
+    check("vegas (alpha = beta = 2)", |seed| {
+        Vegas::new().alpha(2).beta(2).seed(seed)
+    });
+}
+
+/// The harness can fail: a fixed limit of four times the capacity queues three requests
+/// behind every slot, and latency is four times the service time.
+#[test]
+fn a_fixed_limit_too_high_fails() {
+    for capacity in CAPACITIES {
+        let run = simulate(Fixed::new(4 * capacity), capacity, 1);
+        let settled = run.settled(PHASE / 2..PHASE);
+        println!("fixed {:3}, C = {capacity:2}: {settled}", 4 * capacity);
+        assert!(settled.mean > 3.5, "C={capacity}: {settled}");
+        assert!(settled.goodput > 0.95, "C={capacity}: {settled}");
+    }
+}
+
+/// Runs `algorithm` for each capacity, prints a table, and asserts the bounds.
+fn check<A: LimitAlgorithm>(name: &str, algorithm: impl Fn(u64) -> A) {
+    let mut table = format!(
+        "{name}\n  capacity C:   settled                     | halved to C/2: settled after\n     C | limit goodput mean/d  p99/d | follows within  limit goodput mean/d\n"
+    );
+    let mut failures = Vec::new();
+    for capacity in CAPACITIES {
+        let run = simulate(algorithm(capacity as u64), capacity, capacity as u64);
+        let before = run.settled(PHASE / 2..PHASE);
+        let after = run.settled(PHASE + PHASE / 2..2 * PHASE);
+        let follows = run.follows();
+        let _ = writeln!(
+            table,
+            "  {capacity:4} | {:5.1} {:6.0}% {:6.2} {:6.2} | {:>6} windows {:6.1} {:6.0}% {:6.2}",
+            before.limit,
+            before.goodput * 100.0,
+            before.mean,
+            before.p99,
+            follows.map_or("never".to_owned(), |windows| windows.to_string()),
+            after.limit,
+            after.goodput * 100.0,
+            after.mean,
+        );
+        let mut fail = |what: String| failures.push(format!("C={capacity}: {what}"));
+        if before.goodput < 0.9 {
+            fail(format!("goodput {:.2} of C/d", before.goodput));
+        }
+        if before.mean > 2.0 || before.p99 > 2.0 {
+            fail(format!(
+                "latency mean {:.2} d, p99 {:.2} d",
+                before.mean, before.p99
+            ));
+        }
+        if follows.is_none_or(|windows| windows > FOLLOW_WITHIN) {
+            fail(format!("followed the halving after {follows:?} windows"));
+        }
+        if after.goodput < 0.9 || after.mean > 2.0 {
+            fail(format!("after the halving: {after}"));
+        }
+    }
+    println!("{table}");
+    assert!(failures.is_empty(), "{name}: {failures:#?}\n{table}");
+}
+
+/// What happened in one window of samples.
+#[derive(Debug)]
+struct Window {
+    /// Latencies, in multiples of `d`.
+    latencies: Vec<f64>,
+    /// The sum of the limit after each sample.
+    limits: usize,
+    elapsed: u64,
+    capacity: usize,
+}
+
+impl Window {
+    /// The mean limit over the window's samples.
+    fn limit(&self) -> f64 {
+        self.limits as f64 / self.latencies.len() as f64
+    }
+
+    fn mean(&self) -> f64 {
+        self.latencies.iter().sum::<f64>() / self.latencies.len() as f64
+    }
+}
+
+#[derive(Debug)]
+struct Run {
+    windows: Vec<Window>,
+}
+
+impl Run {
+    fn settled(&self, windows: std::ops::Range<usize>) -> Settled {
+        let windows = &self.windows[windows];
+        let mut latencies: Vec<f64> = windows
+            .iter()
+            .flat_map(|window| window.latencies.iter().copied())
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        let elapsed: u64 = windows.iter().map(|window| window.elapsed).sum();
+        let capacity = windows[0].capacity as f64;
+        Settled {
+            limit: windows.iter().map(Window::limit).sum::<f64>() / windows.len() as f64,
+            goodput: latencies.len() as f64 * D as f64 / elapsed as f64 / capacity,
+            mean: latencies.iter().sum::<f64>() / latencies.len() as f64,
+            p99: latencies[latencies.len() * 99 / 100],
+        }
+    }
+
+    /// Windows after the halving until every later window has its mean latency within `2 d`
+    /// and its mean limit between `0.75` and `2` times the new capacity (plus one request: at a
+    /// capacity of 2 a single step of the limit is half the capacity).
+    fn follows(&self) -> Option<usize> {
+        let after = &self.windows[PHASE..];
+        let good = |window: &Window| {
+            let capacity = window.capacity as f64;
+            window.mean() <= 2.0
+                && (0.75 * capacity..=2.0 * capacity + 1.0).contains(&window.limit())
+        };
+        (0..after.len()).find(|&start| after[start..].iter().all(good))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Settled {
+    limit: f64,
+    /// Completed requests, as a fraction of `C / d`.
+    goodput: f64,
+    /// Latency, in multiples of `d`.
+    mean: f64,
+    p99: f64,
+}
+
+impl std::fmt::Display for Settled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "limit {:.1}, goodput {:.0}%, latency mean {:.2} d, p99 {:.2} d",
+            self.limit,
+            self.goodput * 100.0,
+            self.mean,
+            self.p99
+        )
+    }
+}
+
+/// A request admitted by the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Request {
+    admitted: u64,
+    in_flight: usize,
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    Arrival,
+    Done(Request),
+}
+
+/// The gate, the backend and the load, in virtual time.
+struct Simulation<A> {
+    algorithm: A,
+    limit: usize,
+    in_flight: usize,
+    capacity: usize,
+    busy: usize,
+    queue: VecDeque<Request>,
+    /// Pending events by time, then by the order they were scheduled in.
+    events: BinaryHeap<Reverse<(u64, u64, Event)>>,
+    scheduled: u64,
+    rng: XorShift,
+    now: u64,
+}
+
+fn simulate<A: LimitAlgorithm>(algorithm: A, capacity: usize, seed: u64) -> Run {
+    let mut sim = Simulation {
+        limit: algorithm.initial_limit(),
+        algorithm,
+        in_flight: 0,
+        capacity,
+        busy: 0,
+        queue: VecDeque::new(),
+        events: BinaryHeap::new(),
+        scheduled: 0,
+        rng: XorShift(0x5DEE_CE66_D1CE_4E5B ^ seed),
+        now: 0,
+    };
+    sim.schedule(0, Event::Arrival);
+    let mean_gap = D as f64 / (OVERLOAD * capacity as f64);
+    let mut windows = Vec::with_capacity(2 * PHASE);
+    let mut window = Window {
+        latencies: Vec::with_capacity(WINDOW),
+        limits: 0,
+        elapsed: 0,
+        capacity,
+    };
+    let mut window_start = 0;
+    while windows.len() < 2 * PHASE {
+        let Reverse((now, _, event)) = sim.events.pop().expect("arrivals never stop");
+        sim.now = now;
+        match event {
+            Event::Arrival => {
+                let gap = -mean_gap * (1.0 - sim.rng.unit()).ln();
+                sim.schedule(now + gap as u64 + 1, Event::Arrival);
+                sim.arrive();
+            }
+            Event::Done(request) => {
+                let latency = sim.finish(request);
+                window.latencies.push(latency as f64 / D as f64);
+                window.limits += sim.limit;
+                if window.latencies.len() == WINDOW {
+                    window.elapsed = now - window_start;
+                    window_start = now;
+                    windows.push(std::mem::replace(
+                        &mut window,
+                        Window {
+                            latencies: Vec::with_capacity(WINDOW),
+                            limits: 0,
+                            elapsed: 0,
+                            capacity: sim.capacity,
+                        },
+                    ));
+                    if windows.len() == PHASE {
+                        // Half the slots go; requests in service finish first.
+                        sim.capacity = capacity / 2;
+                        window.capacity = sim.capacity;
+                    }
+                }
+            }
+        }
+    }
+    Run { windows }
+}
+
+impl<A: LimitAlgorithm> Simulation<A> {
+    fn schedule(&mut self, at: u64, event: Event) {
+        self.scheduled += 1;
+        self.events.push(Reverse((at, self.scheduled, event)));
+    }
+
+    /// A request arrives: admitted under the limit, rejected at once beyond it.
+    fn arrive(&mut self) {
+        if self.in_flight >= self.limit {
+            return;
+        }
+        self.in_flight += 1;
+        let request = Request {
+            admitted: self.now,
+            in_flight: self.in_flight,
+        };
+        if self.busy < self.capacity {
+            self.serve(request);
+        } else {
+            self.queue.push_back(request);
+        }
+    }
+
+    fn serve(&mut self, request: Request) {
+        self.busy += 1;
+        let noise = 1.0 - NOISE + 2.0 * NOISE * self.rng.unit();
+        self.schedule(self.now + (D as f64 * noise) as u64, Event::Done(request));
+    }
+
+    /// A request is done: the algorithm learns from it, and the next queued one is served.
+    /// Returns its latency.
+    fn finish(&mut self, request: Request) -> u64 {
+        self.busy -= 1;
+        self.in_flight -= 1;
+        let latency = self.now - request.admitted;
+        let sample = Sample::new(Duration::from_nanos(latency), request.in_flight, false);
+        self.limit = self.algorithm.update(&sample);
+        while self.busy < self.capacity {
+            let Some(next) = self.queue.pop_front() else {
+                break;
+            };
+            self.serve(next);
+        }
+        latency
+    }
+}
+
+/// xorshift64*, seeded: the same run every time.
+struct XorShift(u64);
+
+impl XorShift {
+    fn unit(&mut self) -> f64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
