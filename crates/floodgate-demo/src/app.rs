@@ -10,6 +10,8 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::backend::Backend;
 use crate::config::Config;
+use crate::ingest::Ingest;
+use crate::jobs::{JobPool, Jobs};
 use crate::metrics::{self, Metrics};
 use crate::routes::{self, AppState};
 use crate::{limiter, server};
@@ -18,8 +20,9 @@ use crate::{limiter, server};
 /// need beside it (the gate handle for shutdown and stats, the config for the server's
 /// settings).
 ///
-/// Each `App` has its own gate, backend and metrics registry, so several can run in one
-/// process side by side (say, one with the gate and one without).
+/// Each `App` has its own gate, backend, job pool, ingest gate and metrics registry, so several
+/// can run in one process side by side (say, one with the gate and one without). The job
+/// pool's workers start with the first job, on the runtime that serves it.
 ///
 /// ```
 /// use floodgate_demo::{App, Config, Limiter};
@@ -35,11 +38,13 @@ pub struct App {
     router: Router,
     gate: Option<Gate>,
     config: Config,
+    jobs: Jobs,
+    ingest: Ingest,
 }
 
 impl App {
-    /// Builds the routes, the limiter chosen by `config.limiter`, the simulated backend and the
-    /// metrics registry.
+    /// Builds the routes, the limiter chosen by `config.limiter`, the simulated backend, the
+    /// `/jobs` pool, the `/ingest` pipeline's settings and the metrics registry.
     pub fn new(config: &Config) -> Self {
         let backend = Backend::new(config.backend_capacity);
 
@@ -51,7 +56,12 @@ impl App {
             .route("/healthz", get(routes::healthz))
             .route("/metrics", get(routes::metrics));
 
-        let metrics = Arc::new(Metrics::new(gate.clone(), backend.clone()));
+        let jobs = Jobs::new(config);
+        let ingest = Ingest::new(config);
+        let mut metrics = Metrics::new(gate.clone(), backend.clone());
+        metrics.register_collector(jobs.collector());
+        metrics.register_collector(ingest.collector());
+        let metrics = Arc::new(metrics);
         let state = AppState {
             backend,
             delay: config.delay,
@@ -60,7 +70,10 @@ impl App {
         let router = gated
             .merge(open)
             .with_state(state)
+            .merge(jobs.router())
             .layer(RequestBodyLimitLayer::new(server::MAX_BODY_BYTES))
+            // After the 1 MiB limit: uploads have a limit of their own.
+            .merge(ingest.router())
             // Outermost, so that it also counts rejections (503, 413).
             .layer(middleware::from_fn_with_state(metrics, metrics::record));
 
@@ -68,6 +81,8 @@ impl App {
             router,
             gate,
             config: config.clone(),
+            jobs,
+            ingest,
         }
     }
 
@@ -90,6 +105,16 @@ impl App {
     /// The settings the app was built with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The `/jobs` worker pool (for shutdown).
+    pub(crate) fn jobs(&self) -> &JobPool {
+        self.jobs.pool()
+    }
+
+    /// The gate in front of `/ingest` (for shutdown).
+    pub(crate) fn ingest_gate(&self) -> &Gate {
+        self.ingest.gate()
     }
 }
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::ingest::IngestConfig;
+use crate::jobs::JobsConfig;
 use crate::parse;
 
 /// The `floodgate-demo` command line: the server's [`Config`], or a subcommand.
@@ -159,6 +161,14 @@ pub struct Config {
         help_heading = "Simulated backend"
     )]
     pub backend_capacity: usize,
+
+    /// The `/jobs` worker pool (`--workers`, `--job-queue`).
+    #[command(flatten)]
+    pub jobs: JobsConfig,
+
+    /// The `/ingest` pipeline (`--batch-size`, `--sink-delay`, ...).
+    #[command(flatten)]
+    pub ingest: IngestConfig,
 }
 
 impl Default for Config {
@@ -175,6 +185,8 @@ impl Default for Config {
             retry_after: Duration::from_secs(1),
             delay: Duration::from_millis(200),
             backend_capacity: 64,
+            jobs: JobsConfig::default(),
+            ingest: IngestConfig::default(),
         }
     }
 }
@@ -263,6 +275,8 @@ mod tests {
                 retry_after: Duration::from_secs(2),
                 delay: Duration::from_secs(1),
                 backend_capacity: 8,
+                jobs: JobsConfig::default(),
+                ingest: IngestConfig::default(),
             }
         );
     }

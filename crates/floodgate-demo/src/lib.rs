@@ -8,6 +8,9 @@
 //! | `GET /fast` | yes | answers at once |
 //! | `GET /healthz` | never | answers at once |
 //! | `GET /metrics` | never | the gate's, the backend's and the requests' metrics, Prometheus text format |
+//! | `POST /jobs` | own queue | queues a job for a bounded worker pool: `202` with its id and `Location`, or `503` when the queue stays full for `--max-wait` (see [`JobsConfig`]) |
+//! | `GET /jobs/{id}` | never | the job's state: `queued`, `running`, `done` with its result, `failed`, `cancelled`; `404` once evicted |
+//! | `POST /ingest` | own gate | streams NDJSON records through parse → batch → a slow sink, reading the body only as fast as the sink stores it (see [`IngestConfig`]) |
 //!
 //! The binary is a thin `main` over this library; tests and the load generator build the same
 //! app in-process:
@@ -42,6 +45,8 @@ mod app;
 mod backend;
 mod config;
 mod healthcheck;
+mod ingest;
+mod jobs;
 mod limiter;
 mod metrics;
 mod parse;
@@ -52,6 +57,8 @@ mod shutdown;
 pub use crate::app::{App, app};
 pub use crate::config::{Cli, Command, Config, Limiter};
 pub use crate::healthcheck::{HEALTHCHECK_TIMEOUT, healthcheck};
+pub use crate::ingest::{INGEST_IDLE_TIMEOUT, IngestConfig, MAX_RECORD_BYTES};
+pub use crate::jobs::{JOB_RESULT_TTL, JobsConfig, MAX_JOB_MS, MAX_JOB_RESULTS};
 pub use crate::routes::MAX_SLOW_MS;
 pub use crate::server::{MAX_BODY_BYTES, MAX_HEADER_BYTES, serve};
 pub use crate::shutdown::shutdown_signal;

@@ -65,7 +65,7 @@ fn overloaded(retry_after_secs: u64) -> impl IntoResponse {
 }
 
 /// `Retry-After` in whole seconds: rounded up, at least 1 (as the gate sends it).
-fn whole_seconds_at_least_one(delay: Duration) -> u64 {
+pub(crate) fn whole_seconds_at_least_one(delay: Duration) -> u64 {
     let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
     secs.max(1)
 }

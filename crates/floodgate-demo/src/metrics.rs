@@ -79,6 +79,11 @@ impl Metrics {
         }
     }
 
+    /// Adds the series of `collector` (read at every scrape).
+    pub(crate) fn register_collector(&mut self, collector: impl Collector + 'static) {
+        self.registry.register_collector(Box::new(collector));
+    }
+
     /// Counts one answered request.
     fn observe(&self, route: String, status: u16, elapsed: Duration) {
         self.durations
@@ -222,7 +227,8 @@ impl Collector for BackendCollector {
     }
 }
 
-fn gauge(
+/// Encodes one unlabelled gauge.
+pub(crate) fn gauge(
     encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
@@ -230,6 +236,17 @@ fn gauge(
 ) -> Result<(), std::fmt::Error> {
     let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
     gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)
+}
+
+/// Encodes one unlabelled counter (`name` without `_total`: the encoder adds it).
+pub(crate) fn counter(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    let counter = ConstCounter::new(value);
+    counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)
 }
 
 #[cfg(test)]

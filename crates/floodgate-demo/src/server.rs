@@ -22,6 +22,7 @@ use crate::App;
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// The largest request body accepted; larger ones are answered `413 Content Too Large`.
+/// `POST /ingest` streams its body and has a limit of its own, `--ingest-max-bytes`.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// How long the accept loop pauses after an accept error that is not about one connection
@@ -33,13 +34,15 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Each connection is served by hyper's HTTP/1.1 connection with the hardening of the demo:
 /// the request head must arrive within `--header-timeout` (or the connection is closed), and may
 /// be at most [`MAX_HEADER_BYTES`] (`431`); bodies are capped by the app at [`MAX_BODY_BYTES`]
-/// (`413`); malformed requests get `400` and the connection is closed. Accepted sockets use
-/// `TCP_NODELAY`. Accept errors are logged and never end the loop.
+/// (`413`; `--ingest-max-bytes` for `/ingest`); malformed requests get `400` and the connection
+/// is closed. Accepted sockets use `TCP_NODELAY`. Accept errors are logged and never end the
+/// loop.
 ///
-/// On `shutdown`: stop accepting, [close](floodgate::Gate::close) the gate (new and queued
-/// requests get `503` at once), ask every connection to finish its request in flight and
-/// close, and wait for that at most `--shutdown-grace`; connections still open after it are
-/// dropped. Returns once every connection is gone.
+/// On `shutdown`: stop accepting, [close](floodgate::Gate::close) the gates (new and queued
+/// requests get `503` at once), refuse new jobs and cancel the queued ones (their ids are
+/// logged), ask every connection to finish its request in flight and close, and wait for that
+/// and for the running jobs at most `--shutdown-grace`; connections still open after it are
+/// dropped, and jobs still running are logged. Returns once every connection is gone.
 ///
 /// ```
 /// use floodgate_demo::{App, Config, serve};
@@ -113,18 +116,26 @@ where
     if let Some(gate) = app.gate() {
         gate.close();
     }
+    app.ingest_gate().close();
     let grace = app.config().shutdown_grace;
     info!(
         connections = graceful.count(),
         grace = %format_duration(grace),
         "shutting down: stopped accepting, draining requests in flight"
     );
-    match tokio::time::timeout(grace, graceful.shutdown()).await {
-        Ok(()) => info!("shutdown complete"),
-        Err(_) => warn!(
-            connections = connections.len(),
-            "shutdown grace period over, dropping the connections still open"
-        ),
+    let drained = async { tokio::join!(graceful.shutdown(), app.jobs().shutdown()) };
+    match tokio::time::timeout(grace, drained).await {
+        Ok(_) => info!("shutdown complete"),
+        Err(_) => {
+            let jobs = app.jobs().stats();
+            warn!(
+                connections = connections.len(),
+                jobs_running = jobs.busy,
+                jobs_queued = jobs.queued,
+                "shutdown grace period over, dropping the connections still open and the jobs \
+                 still running"
+            );
+        }
     }
     connections.shutdown().await;
     Ok(())
@@ -143,6 +154,13 @@ fn log_startup(addr: SocketAddr, app: &App) {
         backend_capacity = config.backend_capacity,
         header_timeout = %format_duration(config.header_timeout),
         shutdown_grace = %format_duration(config.shutdown_grace),
+        workers = config.jobs.workers,
+        job_queue = config.jobs.job_queue,
+        batch_size = config.ingest.batch_size,
+        batch_timeout = %format_duration(config.ingest.batch_timeout),
+        sink_delay = %format_duration(config.ingest.sink_delay),
+        ingest_concurrency = config.ingest.concurrency,
+        ingest_max_bytes = config.ingest.max_bytes,
         "floodgate-demo listening"
     );
 }

@@ -2,6 +2,8 @@
 //! stream) as the client, and the built binary for signals and exit codes.
 
 mod hardening;
+mod ingest;
+mod jobs;
 mod overload;
 mod process;
 mod support;

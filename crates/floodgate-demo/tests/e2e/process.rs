@@ -90,6 +90,8 @@ fn bad_flags_exit_2_naming_the_flag() {
         (&["--addr", "nowhere"], "--addr"),
         (&["--limiter", "nginx"], "--limiter"),
         (&["--delay", "1000h"], "--delay"),
+        (&["--workers", "0"], "--workers"),
+        (&["--ingest-max-bytes", "lots"], "--ingest-max-bytes"),
     ];
     for (args, flag) in flags {
         let args = [&["--addr", "127.0.0.1:0"], args].concat();

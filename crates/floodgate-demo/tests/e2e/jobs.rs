@@ -1,0 +1,131 @@
+//! `/jobs` on real sockets: 202 and Location, 503 after the wait, statuses over HTTP, and the
+//! binary's shutdown with jobs running and queued.
+
+use std::time::{Duration, Instant};
+
+use floodgate_demo::{Config, JobsConfig};
+use serde_json::Value;
+
+use crate::support::{DemoProcess, TestServer, client, eventually, scrape, send_signal};
+
+async fn submit(client: &reqwest::Client, url: String) -> (u16, Option<String>, Value) {
+    let response = client.post(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .map(|value: &reqwest::header::HeaderValue| value.to_str().unwrap().to_owned())
+    };
+    let location = header("location").or_else(|| header("retry-after"));
+    let body = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    (status, location, body)
+}
+
+async fn job_status(client: &reqwest::Client, url: String) -> String {
+    let response = client.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let job: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    job["status"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_full_queue_is_answered_503_after_the_wait_and_jobs_report_their_progress() {
+    let server = TestServer::start(Config {
+        jobs: JobsConfig {
+            workers: 1,
+            job_queue: 1,
+        },
+        max_wait: Duration::from_millis(200),
+        ..Config::default()
+    })
+    .await;
+    let client = client();
+
+    let (status, location, job) = submit(&client, server.url("/jobs?ms=1500")).await;
+    assert_eq!((status, location.as_deref()), (202, Some("/jobs/1")));
+    assert_eq!(job["id"], 1);
+    let running = server.url("/jobs/1");
+    eventually("the first job runs", || {
+        let (client, url) = (client.clone(), running.clone());
+        async move { job_status(&client, url).await == "running" }
+    })
+    .await;
+    let (status, location, _) = submit(&client, server.url("/jobs?ms=10")).await;
+    assert_eq!((status, location.as_deref()), (202, Some("/jobs/2")));
+    assert_eq!(job_status(&client, server.url("/jobs/2")).await, "queued");
+
+    // One worker busy, the only place taken: the third waits --max-wait in vain.
+    let start = Instant::now();
+    let (status, retry_after, body) = submit(&client, server.url("/jobs?ms=10")).await;
+    let waited = start.elapsed();
+    assert_eq!((status, retry_after.as_deref()), (503, Some("1")), "{body}");
+    assert!(waited >= Duration::from_millis(200), "{waited:?}");
+
+    let second = server.url("/jobs/2");
+    eventually("the queued job is done", || {
+        let (client, url) = (client.clone(), second.clone());
+        async move { job_status(&client, url).await == "done" }
+    })
+    .await;
+    let metrics = scrape(&client, &server.url("")).await;
+    assert_eq!(metrics["floodgate_demo_jobs_total{outcome=\"done\"}"], 2.0);
+    assert_eq!(
+        metrics["floodgate_demo_jobs_total{outcome=\"rejected\"}"],
+        1.0
+    );
+    assert_eq!(metrics["floodgate_demo_jobs_queued"], 0.0);
+    assert_eq!(metrics["floodgate_demo_jobs_workers_busy"], 0.0);
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_running_job_and_logs_the_queued_ones() {
+    let mut demo = DemoProcess::start(&["--workers", "1", "--job-queue", "4"]);
+    let client = client();
+    let started = Instant::now();
+    for ms in [800, 10, 10] {
+        let (status, _, _) = submit(&client, demo.url(&format!("/jobs?ms={ms}"))).await;
+        assert_eq!(status, 202);
+    }
+    let base = demo.url("");
+    eventually("the first job runs, two wait", || {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let metrics = scrape(&client, &base).await;
+            metrics["floodgate_demo_jobs_workers_busy"] == 1.0
+                && metrics["floodgate_demo_jobs_queued"] == 2.0
+        }
+    })
+    .await;
+
+    send_signal(demo.pid(), "TERM");
+    let status = demo.exit_status().await;
+    assert_eq!(status.code(), Some(0), "log: {:?}", demo.log());
+    assert!(
+        started.elapsed() >= Duration::from_millis(800),
+        "the running job was waited for"
+    );
+    // The log is read by another thread: it may lag behind the exit.
+    eventually("the shutdown is logged", || {
+        let log = demo.log();
+        async move {
+            log.iter()
+                .any(|line| line.contains("running jobs finished"))
+        }
+    })
+    .await;
+    let log = demo.log();
+    let cancelled = log
+        .iter()
+        .find(|line| line.contains("cancelled the jobs still queued"))
+        .unwrap_or_else(|| panic!("no cancellation logged: {log:?}"));
+    assert!(
+        cancelled.contains("cancelled=2") && cancelled.contains("ids=[2, 3]"),
+        "{cancelled}"
+    );
+    assert!(
+        log.iter()
+            .any(|line| line.contains("running jobs finished") && line.contains("finished=1")),
+        "{log:?}"
+    );
+}
