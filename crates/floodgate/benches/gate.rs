@@ -82,19 +82,37 @@ fn single_thread(c: &mut Criterion) {
     });
 
     let mut service = fast_router();
-    group.bench_function("axum /fast, bare", |b| {
+    group.bench_function("axum /fast, no gate", |b| {
         b.iter(|| black_box(call_now(&mut service, fast_request())))
     });
 
+    // `Router::layer`: the gate wraps each route, after routing; axum boxes the response body.
     let mut service = fast_router().layer(GateLayer::new(1024));
-    group.bench_function("axum /fast, gate admitted", |b| {
+    group.bench_function("axum /fast, Router::layer gate, admitted", |b| {
         b.iter(|| black_box(call_now(&mut service, fast_request())))
     });
 
     let layer = GateLayer::new(1).max_queue(0);
     let _held = hold_only_permit(&layer);
     let mut service = fast_router().layer(layer);
-    group.bench_function("axum /fast, gate rejected", |b| {
+    group.bench_function("axum /fast, Router::layer gate, rejected", |b| {
+        b.iter(|| {
+            let response = call_now(&mut service, fast_request());
+            debug_assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            black_box(response)
+        })
+    });
+
+    // The gate around the whole Router: a rejection skips routing and the handler.
+    let mut service = GateLayer::new(1024).layer(fast_router());
+    group.bench_function("axum /fast, gate around Router, admitted", |b| {
+        b.iter(|| black_box(call_now(&mut service, fast_request())))
+    });
+
+    let layer = GateLayer::new(1).max_queue(0);
+    let _held = hold_only_permit(&layer);
+    let mut service = layer.layer(fast_router());
+    group.bench_function("axum /fast, gate around Router, rejected", |b| {
         b.iter(|| {
             let response = call_now(&mut service, fast_request());
             debug_assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);

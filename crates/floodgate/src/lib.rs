@@ -101,13 +101,20 @@
 
 mod gate;
 pub mod limit;
-mod middleware;
 mod metrics;
+mod middleware;
+mod rate_limit;
 mod rejection;
 
 pub use crate::gate::{Acquire, Gate, Permit, Queue, RejectedCounts, Snapshot, WaitHistogram};
 pub use crate::limit::{Aimd, Fixed, Gradient2, LimitAlgorithm, Sample, Vegas};
 pub use crate::middleware::{
     Bypass, DefaultOnReject, GateBody, GateLayer, GateService, NoBypass, OnReject, ResponseFuture,
+};
+pub use crate::rate_limit::{
+    ClientIp, ClientKey, DefaultOnRateLimited, Global, HeaderKey, IpNet, KeyExtractor, KeySpec,
+    MissingKey, OnRateLimited, ParseKeySpecError, PeerIp, Quota, RateLimitBody, RateLimitFuture,
+    RateLimitLayer, RateLimitReason, RateLimitRejection, RateLimitService, RateLimitSnapshot,
+    RateLimiter, RequestHead,
 };
 pub use crate::rejection::{Reason, Rejection};
