@@ -1,0 +1,103 @@
+//! The reqwest engine: complete HTTP (https, HTTP/2, proxies), one `Client` per runtime thread.
+
+use std::sync::Arc;
+
+use reqwest::Client;
+use reqwest::redirect::Policy;
+
+use super::{Engine, EngineError, ErrorKind, Outcome, RequestSpec, Response, Worker, proxied};
+
+/// reqwest with redirects off; every runtime thread gets its own `Client` (and connection pool),
+/// measured faster than one shared `Client` on a multi-thread runtime.
+#[derive(Debug, Clone)]
+pub(crate) struct ReqwestEngine {
+    spec: Arc<RequestSpec>,
+    client: Client,
+    /// Whether the proxy environment applies to the URL; when not, clients skip the per-request
+    /// proxy matching.
+    proxied: bool,
+}
+
+impl ReqwestEngine {
+    /// Builds a first client, so that a configuration problem shows before the run.
+    pub(crate) fn new(spec: &RequestSpec) -> Result<Self, EngineError> {
+        install_crypto_provider();
+        let proxied = proxied(&spec.url);
+        Ok(Self {
+            spec: Arc::new(spec.clone()),
+            client: build_client(proxied)?,
+            proxied,
+        })
+    }
+}
+
+/// rustls needs a process-wide crypto provider; ring builds far faster than aws-lc.
+fn install_crypto_provider() {
+    // An error only means that a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn build_client(proxied: bool) -> Result<Client, EngineError> {
+    let mut builder = Client::builder().redirect(Policy::none()).tcp_nodelay(true);
+    if !proxied {
+        builder = builder.no_proxy();
+    }
+    builder
+        .build()
+        .map_err(|err| EngineError::Client(err.to_string()))
+}
+
+impl Engine for ReqwestEngine {
+    type Worker = ReqwestWorker;
+
+    const NAME: &'static str = "reqwest";
+
+    fn for_thread(&self) -> Result<Self, EngineError> {
+        Ok(Self {
+            spec: Arc::clone(&self.spec),
+            client: build_client(self.proxied)?,
+            proxied: self.proxied,
+        })
+    }
+
+    fn worker(&self) -> ReqwestWorker {
+        ReqwestWorker {
+            spec: Arc::clone(&self.spec),
+            client: self.client.clone(),
+        }
+    }
+}
+
+/// A handle on the thread's client; connections come from its pool.
+#[derive(Debug)]
+pub(crate) struct ReqwestWorker {
+    spec: Arc<RequestSpec>,
+    client: Client,
+}
+
+impl Worker for ReqwestWorker {
+    async fn send(&mut self) -> Outcome {
+        let spec = &*self.spec;
+        let mut request = self
+            .client
+            .request(spec.method.clone(), spec.url.clone())
+            .headers(spec.headers.clone());
+        if !spec.body.is_empty() {
+            request = request.body(spec.body.clone());
+        }
+        let mut response = request.send().await.map_err(classify)?;
+        let result = Response::new(response.status(), response.headers());
+        while response.chunk().await.map_err(classify)?.is_some() {}
+        Ok(result)
+    }
+}
+
+fn classify(err: reqwest::Error) -> ErrorKind {
+    if err.is_timeout() {
+        ErrorKind::Timeout
+    } else if err.is_connect() {
+        ErrorKind::Connect
+    } else {
+        ErrorKind::Other
+    }
+}

@@ -1,0 +1,262 @@
+//! The report of a run: what the text summary prints and `--json` writes.
+//!
+//! The field names up to `rejected_latency_ms` are the contract of DESIGN.md; the ones after it
+//! are additions (fields are added, never renamed).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::runner::{Mode, RunStats};
+use crate::stats::{ErrorCounts, LatencySummary, Second, round3};
+
+/// The report of one run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// The target URL.
+    pub url: String,
+    /// The HTTP engine that ran: `"hyper"` or `"reqwest"`.
+    pub engine: String,
+    /// `"closed"` (`-c` workers) or `"open"` (`-r` schedule).
+    pub mode: ModeName,
+    /// Requests per second on the open-loop schedule; `None` (`null`) in closed loop.
+    pub target_rate: Option<f64>,
+    /// Seconds from the start of the run until the last request finished or was cancelled.
+    pub duration_s: f64,
+    /// Requests that finished: every response plus every error.
+    pub requests: u64,
+    /// `requests / duration_s`.
+    pub rps: f64,
+    /// Responses by status code (`"200"`, `"503"`...).
+    pub status: BTreeMap<String, u64>,
+    /// Requests without a response, by class.
+    pub errors: ErrorCounts,
+    /// 2xx responses per second.
+    pub success_rps: f64,
+    /// 2xx responses / requests.
+    pub success_rate: f64,
+    /// Latency of every response, from the scheduled start in open loop.
+    pub latency_ms: LatencySummary,
+    /// Latency of 2xx responses.
+    pub success_latency_ms: LatencySummary,
+    /// Latency of 503 and 429 responses.
+    pub rejected_latency_ms: LatencySummary,
+
+    /// The in-flight cap (`-c`).
+    pub concurrency: usize,
+    /// Latency from the actual send (not the schedule): what the server alone took. Equals
+    /// `latency_ms` in closed loop; in open loop it hides a stall, `latency_ms` does not.
+    pub service_time_ms: LatencySummary,
+    /// errors / requests.
+    pub error_rate: f64,
+    /// (503 + 429 responses) / requests.
+    pub rejected_rate: f64,
+    /// Open loop: requests started per second; `None` in closed loop.
+    pub achieved_rate: Option<f64>,
+    /// Open loop: starts more than 2 ms behind schedule (`-c` reached, or the client too busy).
+    pub late_starts: u64,
+    /// Open loop: the largest lag of a start behind schedule, in milliseconds.
+    pub max_start_lag_ms: f64,
+    /// Starts skipped inside a `Retry-After` back-off window (`--respect-retry-after`, open loop).
+    pub deferred: u64,
+    /// Requests in flight when the duration was over: cancelled, not in `requests`.
+    pub aborted: u64,
+    /// Per second of the run (by completion time): counts and latency, for charts.
+    pub timeline: Vec<Second>,
+}
+
+/// The load model of a run, as named in the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeName {
+    /// Fixed number of workers, each waiting for its response.
+    Closed,
+    /// Fixed rate of starts.
+    Open,
+}
+
+/// What the report needs to know besides the statistics.
+#[derive(Debug, Clone)]
+pub(crate) struct RunInfo {
+    pub(crate) url: String,
+    pub(crate) engine: &'static str,
+    pub(crate) mode: Mode,
+    pub(crate) concurrency: usize,
+}
+
+impl Report {
+    pub(crate) fn new(info: RunInfo, stats: &RunStats) -> Self {
+        let rec = &stats.recorder;
+        let secs = stats.elapsed.as_secs_f64();
+        let per_second = |count: u64| {
+            if secs > 0.0 {
+                round3(count as f64 / secs)
+            } else {
+                0.0
+            }
+        };
+        let requests = rec.requests();
+        let ratio = |count: u64| {
+            if requests > 0 {
+                count as f64 / requests as f64
+            } else {
+                0.0
+            }
+        };
+        let statuses = rec.statuses();
+        let count_where = |f: fn(u16) -> bool| {
+            statuses
+                .iter()
+                .filter(|(code, _)| f(*code))
+                .map(|(_, n)| n)
+                .sum::<u64>()
+        };
+        let success = count_where(|code| (200..300).contains(&code));
+        let rejected = count_where(|code| code == 503 || code == 429);
+        let (mode, target_rate, achieved_rate) = match info.mode {
+            Mode::Closed => (ModeName::Closed, None, None),
+            Mode::Open { rate } => (ModeName::Open, Some(rate), Some(per_second(rec.started))),
+        };
+        Self {
+            url: info.url,
+            engine: info.engine.to_owned(),
+            mode,
+            target_rate,
+            duration_s: round3(secs),
+            requests,
+            rps: per_second(requests),
+            status: statuses
+                .iter()
+                .map(|(code, n)| (code.to_string(), *n))
+                .collect(),
+            errors: rec.errors,
+            success_rps: per_second(success),
+            success_rate: ratio(success),
+            latency_ms: rec.latency.summary(),
+            success_latency_ms: rec.success.summary(),
+            rejected_latency_ms: rec.rejected.summary(),
+            concurrency: info.concurrency,
+            service_time_ms: rec.service.summary(),
+            error_rate: ratio(rec.errors.total()),
+            rejected_rate: ratio(rejected),
+            achieved_rate,
+            late_starts: rec.late_starts,
+            max_start_lag_ms: round3(rec.max_start_lag.as_secs_f64() * 1000.0),
+            deferred: rec.deferred,
+            aborted: rec.aborted,
+            timeline: rec.timeline(),
+        }
+    }
+
+    /// Responses with this status code.
+    pub fn status_count(&self, code: u16) -> u64 {
+        self.status.get(&code.to_string()).copied().unwrap_or(0)
+    }
+
+    /// 503 and 429 responses.
+    pub fn rejected(&self) -> u64 {
+        self.status_count(503) + self.status_count(429)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::engine::{ErrorKind, Outcome, Response};
+    use crate::stats::{Recorder, Sample};
+
+    /// 105 requests in 1.05 s: 90 × 200 (1..=90 ms), 10 × 503 (91..=100 ms), 5 timeouts. So
+    /// rps = 100, latency p99 = 99 ms (99.007: HDR precision), success_rate = 90/105,
+    /// error_rate = 5/105.
+    pub(crate) fn sample_report() -> Report {
+        let mut rec = Recorder::new();
+        let ok: Outcome = Ok(Response {
+            status: 200,
+            retry_after: None,
+        });
+        let rejected: Outcome = Ok(Response {
+            status: 503,
+            retry_after: Some(Duration::from_secs(1)),
+        });
+        let timeout: Outcome = Err(ErrorKind::Timeout);
+        let mut record = |ms: u64, outcome: &Outcome| {
+            rec.record(Sample {
+                at: Duration::from_millis(ms),
+                latency: Duration::from_millis(ms),
+                service: Duration::from_millis(ms),
+                outcome,
+            });
+        };
+        // The timeouts are not latencies.
+        for ms in 1..=90 {
+            record(ms, &ok);
+        }
+        for ms in 91..=100 {
+            record(ms, &rejected);
+        }
+        for _ in 0..5 {
+            record(500, &timeout);
+        }
+        let stats = RunStats {
+            recorder: rec,
+            elapsed: Duration::from_millis(1050),
+        };
+        Report::new(
+            RunInfo {
+                url: "http://127.0.0.1:1/".to_owned(),
+                engine: "hyper",
+                mode: Mode::Closed,
+                concurrency: 4,
+            },
+            &stats,
+        )
+    }
+
+    #[test]
+    fn counts_add_up() {
+        let report = sample_report();
+        assert_eq!(report.requests, 105);
+        let statuses: u64 = report.status.values().sum();
+        assert_eq!(statuses + report.errors.total(), report.requests);
+        assert_eq!(report.rejected(), 10);
+        assert_eq!(report.rps, 100.0);
+        assert!((report.success_rate - 90.0 / 105.0).abs() < 1e-9);
+        // HDR values are the highest equivalent of their bucket: within 0.1 % above.
+        let near = |v: Option<f64>, expected: f64| (v.unwrap() - expected).abs() <= expected * 1e-3;
+        assert!(near(report.latency_ms.p99, 99.0), "{:?}", report.latency_ms);
+        assert!(near(report.success_latency_ms.max, 90.0));
+        assert!(near(report.rejected_latency_ms.min, 91.0));
+    }
+
+    #[test]
+    fn json_has_the_contract_fields() {
+        let json = serde_json::to_value(sample_report()).unwrap();
+        for field in [
+            "url",
+            "engine",
+            "mode",
+            "target_rate",
+            "duration_s",
+            "requests",
+            "rps",
+            "status",
+            "errors",
+            "success_rps",
+            "success_rate",
+            "latency_ms",
+            "success_latency_ms",
+            "rejected_latency_ms",
+        ] {
+            assert!(json.get(field).is_some(), "missing {field}");
+        }
+        assert_eq!(json["mode"], "closed");
+        assert!(json["target_rate"].is_null());
+        assert_eq!(json["status"]["200"], 90);
+        assert_eq!(json["errors"]["timeout"], 5);
+        for stat in ["min", "mean", "p50", "p90", "p99", "p999", "max"] {
+            assert!(json["latency_ms"][stat].is_number(), "latency_ms.{stat}");
+        }
+    }
+}
