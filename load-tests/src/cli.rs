@@ -39,6 +39,9 @@ pub enum Command {
     /// Start the floodgate demo app in-process and show, in about 15 seconds, what the gate does
     /// under overload: under capacity, 4x over capacity with the gate, the same without it.
     Demo(DemoOpts),
+    /// Run a scenario file (`load-tests/scenarios/*.toml`): the demo app behind each limiter it
+    /// names, in-process, the same load profile for each, and a markdown table to compare them.
+    Scenario(crate::scenario::ScenarioOpts),
 }
 
 /// Options of `floodgate-load demo`.
@@ -88,9 +91,16 @@ pub struct LoadOpts {
     #[arg(long, value_name = "TEXT", conflicts_with = "body_file")]
     pub body: Option<String>,
 
-    /// The request body, read from a file.
+    /// The request body, read from a file once and sent by every request (at most 64 MiB: it
+    /// is held in memory; for larger uploads use `--body-ndjson-mb`).
     #[arg(long, value_name = "PATH", value_parser = parse_body_file)]
     pub body_file: Option<Bytes>,
+
+    /// A generated body of N megabytes (10^6 bytes) of newline-delimited JSON records of 100
+    /// bytes each, `{"id":0,"pad":"xx…"}`, produced while it is sent (never held in memory
+    /// whole); `Content-Type: application/x-ndjson` unless `-H` sets one. For `POST /ingest`.
+    #[arg(long, value_name = "N", value_parser = parse_body_mb, conflicts_with_all = ["body", "body_file"])]
+    pub body_ndjson_mb: Option<u64>,
 
     /// Give up on a request after this long; it counts as a timeout error.
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
@@ -122,6 +132,12 @@ pub struct LoadOpts {
     /// No progress bar (there is none anyway when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
+
+    /// Write a self-contained HTML page (no script, nothing fetched when opened) with charts of
+    /// the run over time: responses per second by outcome, success latency percentiles, and the
+    /// server's in-flight count and limit when its `/metrics` is reachable.
+    #[arg(long, value_name = "PATH.html")]
+    pub report: Option<PathBuf>,
 }
 
 impl LoadOpts {
@@ -243,11 +259,42 @@ pub fn parse_header(value: &str) -> Result<(HeaderName, HeaderValue), String> {
     Ok((name, val))
 }
 
-/// Reads a request body from a file.
+/// The largest `--body-file`: the file is held in memory for the whole run.
+pub const MAX_BODY_FILE: u64 = 64 * 1024 * 1024;
+
+/// Reads a request body from a file of at most [`MAX_BODY_FILE`] bytes.
 pub fn parse_body_file(path: &str) -> Result<Bytes, String> {
-    std::fs::read(path)
-        .map(Bytes::from)
-        .map_err(|err| format!("cannot read {path}: {err}"))
+    let file = std::fs::File::open(path).map_err(|err| format!("cannot read {path}: {err}"))?;
+    let len = file
+        .metadata()
+        .map_err(|err| format!("cannot read {path}: {err}"))?
+        .len();
+    if len > MAX_BODY_FILE {
+        return Err(format!(
+            "{path} is {len} bytes, more than the 64 MiB a body file may have (it is held in \
+             memory); for a large upload use --body-ndjson-mb"
+        ));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    // `take` guards against a file that grows while it is read.
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_BODY_FILE + 1),
+        &mut bytes,
+    )
+    .map_err(|err| format!("cannot read {path}: {err}"))?;
+    if bytes.len() as u64 > MAX_BODY_FILE {
+        return Err(format!("{path} grew past 64 MiB while it was read"));
+    }
+    Ok(Bytes::from(bytes))
+}
+
+/// Parses `--body-ndjson-mb`: whole megabytes, 1 to 1000000 (a terabyte).
+pub fn parse_body_mb(value: &str) -> Result<u64, String> {
+    let mb = parse_count(value)?;
+    if mb > 1_000_000 {
+        return Err(format!("{mb} MB is too much (at most 1000000, a terabyte)"));
+    }
+    Ok(mb)
 }
 
 #[cfg(test)]
@@ -360,6 +407,49 @@ mod tests {
             bad.unwrap_err().kind(),
             clap::error::ErrorKind::ValueValidation
         );
+    }
+
+    #[test]
+    fn body_options() {
+        let parse = |args: &[&str]| {
+            Opts::try_parse_from(["floodgate-load"].iter().chain(args).chain(&["http://a/"]))
+        };
+        let ndjson = parse(&["-m", "POST", "--body-ndjson-mb", "50"]).unwrap();
+        assert_eq!(ndjson.load.body_ndjson_mb, Some(50));
+        assert_eq!(ndjson.load.method, Method::POST);
+        for conflict in [
+            &["--body", "x", "--body-ndjson-mb", "1"][..],
+            &["--body-file", "Cargo.toml", "--body-ndjson-mb", "1"],
+            &["--body", "x", "--body-file", "Cargo.toml"],
+        ] {
+            let err = parse(conflict).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+            assert_eq!(err.exit_code(), 2);
+        }
+        for bad in ["0", "1.5", "2M", "lots"] {
+            let err = parse(&["--body-ndjson-mb", bad]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+        }
+        let missing = parse(&["--body-file", "/no/such/file"]).unwrap_err();
+        assert!(missing.to_string().contains("cannot read /no/such/file"));
+        let file = parse(&["--body-file", "Cargo.toml"]).unwrap();
+        let expected = std::fs::read("Cargo.toml").unwrap();
+        assert_eq!(file.load.body_file.as_deref(), Some(&expected[..]));
+    }
+
+    #[test]
+    fn a_body_file_over_the_limit_is_refused() {
+        let path = std::env::temp_dir().join(format!("floodgate-load-big-{}", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        // Sparse: no disk space is used.
+        file.set_len(MAX_BODY_FILE + 1).unwrap();
+        let err = parse_body_file(path.to_str().unwrap()).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            err.contains("64 MiB") && err.contains("--body-ndjson-mb"),
+            "{err}"
+        );
+        assert!(err.contains(path.to_str().unwrap()));
     }
 
     #[test]

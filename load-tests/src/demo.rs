@@ -184,7 +184,7 @@ fn run_phase(
         url: url.clone(),
         method: http::Method::GET,
         headers: http::HeaderMap::new(),
-        body: bytes::Bytes::new(),
+        body: crate::body::BodySpec::Empty,
     })?;
     let plan = Plan {
         mode: Mode::Open { rate: offered },

@@ -41,25 +41,36 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::HeaderMap;
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::Url;
 
+mod body;
+mod chart;
 pub mod cli;
 mod demo;
 mod engine;
+mod html;
+mod log_histogram;
 pub mod printer;
 mod progress;
 mod report;
+mod rss;
 mod runner;
+mod scenario;
+mod scrape;
 mod stats;
 mod threshold;
 
 pub use crate::cli::{Command, DemoOpts, EngineKind, LoadOpts, Opts};
 pub use crate::engine::EngineError;
 pub use crate::report::{ModeName, Report};
+pub use crate::scenario::{
+    Load, Phase, Scenario, ScenarioError, ScenarioOpts, ServerSettings, Shape, Variant,
+};
 pub use crate::stats::{ErrorCounts, LatencySummary, Second};
 pub use crate::threshold::{Check, Threshold, ThresholdError};
 
+use crate::body::BodySpec;
 use crate::engine::{Engine, HyperEngine, RequestSpec, ReqwestEngine, proxied};
 use crate::progress::Progress;
 use crate::report::RunInfo;
@@ -122,13 +133,26 @@ impl Error {
 pub fn run(opts: Opts) -> Result<Exit, Error> {
     match opts.command {
         Some(Command::Demo(demo)) => demo::run(&demo),
+        Some(Command::Scenario(scenario)) => scenario::run(&scenario),
         None => run_load(&opts.load),
     }
 }
 
 /// A load test with its summary, thresholds and JSON report.
 fn run_load(opts: &LoadOpts) -> Result<Exit, Error> {
-    let report = load(opts)?;
+    let scraper = opts
+        .report
+        .as_ref()
+        .and_then(|_| opts.url.as_ref().and_then(scrape::Scraper::start));
+    let loaded = load(opts);
+    let gauges = scraper.map(scrape::Scraper::stop).unwrap_or_default();
+    let report = loaded?;
+    if let Some(path) = &opts.report {
+        html::write_run_page(path, &report, gauges).map_err(|source| Error::Output {
+            what: path.display().to_string(),
+            source,
+        })?;
+    }
     let checks: Vec<Check> = opts.fail_if.iter().map(|t| t.check(&report)).collect();
     let json_to_stdout = opts.json.as_deref() == Some(Path::new("-"));
     let text = |w: &mut dyn Write| -> io::Result<()> {
@@ -190,12 +214,8 @@ pub fn load(opts: &LoadOpts) -> Result<Report, Error> {
     let spec = RequestSpec {
         url: url.clone(),
         method: opts.method.clone(),
-        headers: opts.headers.iter().cloned().collect::<HeaderMap>(),
-        body: match (&opts.body, &opts.body_file) {
-            (Some(text), _) => Bytes::from(text.clone()),
-            (None, Some(bytes)) => bytes.clone(),
-            (None, None) => Bytes::new(),
-        },
+        headers: request_headers(opts),
+        body: body_spec(opts),
     };
     let plan = Plan {
         mode: match opts.rate {
@@ -218,6 +238,30 @@ pub fn load(opts: &LoadOpts) -> Result<Report, Error> {
     }
 }
 
+/// The body of every request, from `--body`, `--body-file` or `--body-ndjson-mb` (clap lets
+/// at most one through).
+fn body_spec(opts: &LoadOpts) -> BodySpec {
+    match (&opts.body, &opts.body_file, opts.body_ndjson_mb) {
+        (Some(text), _, _) => Bytes::from(text.clone()).into(),
+        (None, Some(bytes), _) => bytes.clone().into(),
+        (None, None, Some(mb)) => BodySpec::ndjson_mb(mb),
+        (None, None, None) => BodySpec::Empty,
+    }
+}
+
+/// The `-H` headers, plus `Content-Type: application/x-ndjson` for a generated body unless `-H`
+/// names one.
+fn request_headers(opts: &LoadOpts) -> HeaderMap {
+    let mut headers: HeaderMap = opts.headers.iter().cloned().collect();
+    if opts.body_ndjson_mb.is_some() && !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        );
+    }
+    headers
+}
+
 /// Runs `plan` with an engine and builds the report.
 fn run_with<E: Engine>(
     engine: &E,
@@ -232,7 +276,7 @@ fn run_with<E: Engine>(
         mode: plan.mode,
         concurrency: plan.concurrency,
     };
-    Ok(Report::new(info, &stats))
+    Ok(Report::new(info, &stats).with_bytes_sent(engine.bytes_sent()))
 }
 
 /// Resolves `auto`: hyper for plain http:// that no proxy intercepts, reqwest otherwise.

@@ -65,6 +65,14 @@ pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
             report.max_start_lag_ms
         )?;
     }
+    if report.bytes_sent > 0 {
+        writeln!(
+            w,
+            "  Uploaded     {:>12}  {:>9.3} MB/s  (request bodies)",
+            format!("{:.3} MB", report.bytes_sent as f64 / 1e6),
+            report.upload_mb_per_s
+        )?;
+    }
     if report.deferred > 0 {
         writeln!(
             w,

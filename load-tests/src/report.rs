@@ -63,6 +63,10 @@ pub struct Report {
     pub aborted: u64,
     /// Per second of the run (by completion time): counts and latency, for charts.
     pub timeline: Vec<Second>,
+    /// Request body bytes handed to connections (`--body`, `--body-file`, `--body-ndjson-mb`).
+    pub bytes_sent: u64,
+    /// `bytes_sent` in megabytes (10^6 bytes) per second of the run.
+    pub upload_mb_per_s: f64,
 }
 
 /// The load model of a run, as named in the report.
@@ -145,7 +149,20 @@ impl Report {
             deferred: rec.deferred,
             aborted: rec.aborted,
             timeline: rec.timeline(),
+            bytes_sent: 0,
+            upload_mb_per_s: 0.0,
         }
+    }
+
+    /// Sets `bytes_sent`, and `upload_mb_per_s` from it and `duration_s`.
+    pub(crate) fn with_bytes_sent(mut self, bytes: u64) -> Self {
+        self.bytes_sent = bytes;
+        self.upload_mb_per_s = if self.duration_s > 0.0 {
+            round3(bytes as f64 / 1e6 / self.duration_s)
+        } else {
+            0.0
+        };
+        self
     }
 
     /// Responses with this status code.

@@ -3,7 +3,8 @@
 //! Each runtime thread owns one [`Recorder`]; its load workers record into it without locks, and
 //! the recorders are merged when the run ends. Latencies go into HDR histograms (microseconds,
 //! three significant digits), so memory stays bounded whatever the run length; the only thing that
-//! grows is the per-second timeline, a few counters per second for the charts of a later report.
+//! grows is the per-second timeline for the charts: a few counters and a 1 KiB log histogram of
+//! success latencies per second (see [`crate::log_histogram`]).
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::engine::{ErrorKind, Outcome};
+use crate::log_histogram::LogHistogram;
 
 /// Largest latency the histograms track exactly (one hour); longer ones are clamped to it.
 const MAX_TRACKED_US: u64 = 3_600_000_000;
@@ -135,9 +137,13 @@ pub struct Second {
     pub mean_ms: f64,
     /// Largest latency of the responses, in milliseconds.
     pub max_ms: f64,
+    /// Median latency of the 2xx responses, in milliseconds (within about 5%); `None` without any.
+    pub success_p50_ms: Option<f64>,
+    /// 99th percentile latency of the 2xx responses, in milliseconds (within about 5%).
+    pub success_p99_ms: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct SecondAcc {
     requests: u64,
     success: u64,
@@ -146,6 +152,7 @@ struct SecondAcc {
     responses: u64,
     latency_sum_us: u64,
     latency_max_us: u64,
+    success_latency: LogHistogram,
 }
 
 impl SecondAcc {
@@ -157,6 +164,7 @@ impl SecondAcc {
         self.responses += other.responses;
         self.latency_sum_us += other.latency_sum_us;
         self.latency_max_us = self.latency_max_us.max(other.latency_max_us);
+        self.success_latency.merge(&other.success_latency);
     }
 }
 
@@ -232,6 +240,7 @@ impl Recorder {
                 if response.is_success() {
                     self.success.record(sample.latency);
                     slot.success += 1;
+                    slot.success_latency.record(us);
                 } else if response.is_rejection() {
                     self.rejected.record(sample.latency);
                     slot.rejected += 1;
@@ -317,6 +326,8 @@ impl Recorder {
                     round3(acc.latency_sum_us as f64 / acc.responses as f64 / 1000.0)
                 },
                 max_ms: round3(acc.latency_max_us as f64 / 1000.0),
+                success_p50_ms: acc.success_latency.quantile_ms(0.5).map(round3),
+                success_p99_ms: acc.success_latency.quantile_ms(0.99).map(round3),
             })
             .collect()
     }
@@ -446,5 +457,10 @@ mod tests {
         );
         assert!(close(Some(timeline[0].mean_ms), 20.0));
         assert!(close(Some(timeline[1].max_ms), 40.0));
+        // Only the 2xx response counts for the per-second success percentiles.
+        let p50 = timeline[0].success_p50_ms.unwrap();
+        assert!((p50 - 10.0).abs() < 0.5, "{p50}");
+        assert_eq!(timeline[0].success_p99_ms, Some(p50));
+        assert_eq!(timeline[1].success_p50_ms, None);
     }
 }

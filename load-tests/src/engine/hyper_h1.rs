@@ -2,14 +2,16 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::Bytes;
 use http::header::{CONNECTION, HOST, HeaderMap, HeaderValue};
 use http::{Method, Request, Uri};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+
+use crate::body::{BodySpec, RequestBody};
 
 use super::{Engine, EngineError, ErrorKind, Outcome, RequestSpec, Response, Worker};
 
@@ -26,7 +28,9 @@ struct Target {
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: BodySpec,
+    /// Body bytes sent by every worker.
+    sent: Arc<AtomicU64>,
 }
 
 impl HyperEngine {
@@ -72,6 +76,7 @@ impl HyperEngine {
                 uri,
                 headers,
                 body: spec.body.clone(),
+                sent: Arc::new(AtomicU64::new(0)),
             }),
         })
     }
@@ -93,28 +98,32 @@ impl Engine for HyperEngine {
             busy: false,
         }
     }
+
+    fn bytes_sent(&self) -> u64 {
+        self.target.sent.load(Ordering::Relaxed)
+    }
 }
 
 /// One connection, opened on first use and again whenever the server closed it.
 #[derive(Debug)]
 pub(crate) struct HyperWorker {
     target: Arc<Target>,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    sender: Option<SendRequest<RequestBody>>,
     /// Set while a request is in flight: still set at the next call, the previous call was
     /// cancelled half-way and its connection is in an unknown state.
     busy: bool,
 }
 
 impl HyperWorker {
-    fn request(&self) -> Request<Full<Bytes>> {
-        let mut request = Request::new(Full::new(self.target.body.clone()));
+    fn request(&self) -> Request<RequestBody> {
+        let mut request = Request::new(self.target.body.body(&self.target.sent));
         *request.method_mut() = self.target.method.clone();
         *request.uri_mut() = self.target.uri.clone();
         *request.headers_mut() = self.target.headers.clone();
         request
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ErrorKind> {
+    async fn connect(&self) -> Result<SendRequest<RequestBody>, ErrorKind> {
         let stream = TcpStream::connect(&self.target.addrs[..])
             .await
             .map_err(|_| ErrorKind::Connect)?;
@@ -132,7 +141,7 @@ impl HyperWorker {
     }
 
     /// A connection that is ready for a request: the kept one, or a new one.
-    async fn ready_sender(&mut self) -> Result<SendRequest<Full<Bytes>>, ErrorKind> {
+    async fn ready_sender(&mut self) -> Result<SendRequest<RequestBody>, ErrorKind> {
         if let Some(mut sender) = self.sender.take().filter(|s| !s.is_closed()) {
             if sender.ready().await.is_ok() {
                 return Ok(sender);

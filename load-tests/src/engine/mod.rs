@@ -10,10 +10,11 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use http::header::{HeaderMap, RETRY_AFTER};
 use http::{Method, StatusCode};
 use reqwest::Url;
+
+use crate::body::BodySpec;
 
 mod hyper_h1;
 mod reqwest_pool;
@@ -35,6 +36,9 @@ pub(crate) trait Engine: Send + Sync + Sized + 'static {
 
     /// A new worker with no connection yet.
     fn worker(&self) -> Self::Worker;
+
+    /// Request body bytes handed to connections so far, by every copy of this engine.
+    fn bytes_sent(&self) -> u64;
 }
 
 /// A load worker of an [`Engine`].
@@ -128,7 +132,7 @@ pub(crate) struct RequestSpec {
     pub(crate) url: Url,
     pub(crate) method: Method,
     pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
+    pub(crate) body: BodySpec,
 }
 
 /// An engine could not be set up.

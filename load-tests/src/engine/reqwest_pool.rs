@@ -1,9 +1,10 @@
 //! The reqwest engine: complete HTTP (https, HTTP/2, proxies), one `Client` per runtime thread.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use reqwest::Client;
 use reqwest::redirect::Policy;
+use reqwest::{Body, Client};
 
 use super::{Engine, EngineError, ErrorKind, Outcome, RequestSpec, Response, Worker, proxied};
 
@@ -16,6 +17,8 @@ pub(crate) struct ReqwestEngine {
     /// Whether the proxy environment applies to the URL; when not, clients skip the per-request
     /// proxy matching.
     proxied: bool,
+    /// Body bytes sent by every worker of every thread.
+    sent: Arc<AtomicU64>,
 }
 
 impl ReqwestEngine {
@@ -27,6 +30,7 @@ impl ReqwestEngine {
             spec: Arc::new(spec.clone()),
             client: build_client(proxied)?,
             proxied,
+            sent: Arc::new(AtomicU64::new(0)),
         })
     }
 }
@@ -57,6 +61,7 @@ impl Engine for ReqwestEngine {
             spec: Arc::clone(&self.spec),
             client: build_client(self.proxied)?,
             proxied: self.proxied,
+            sent: Arc::clone(&self.sent),
         })
     }
 
@@ -64,7 +69,12 @@ impl Engine for ReqwestEngine {
         ReqwestWorker {
             spec: Arc::clone(&self.spec),
             client: self.client.clone(),
+            sent: Arc::clone(&self.sent),
         }
+    }
+
+    fn bytes_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 }
 
@@ -73,6 +83,7 @@ impl Engine for ReqwestEngine {
 pub(crate) struct ReqwestWorker {
     spec: Arc<RequestSpec>,
     client: Client,
+    sent: Arc<AtomicU64>,
 }
 
 impl Worker for ReqwestWorker {
@@ -83,7 +94,7 @@ impl Worker for ReqwestWorker {
             .request(spec.method.clone(), spec.url.clone())
             .headers(spec.headers.clone());
         if !spec.body.is_empty() {
-            request = request.body(spec.body.clone());
+            request = request.body(Body::wrap(spec.body.body(&self.sent)));
         }
         let mut response = request.send().await.map_err(classify)?;
         let result = Response::new(response.status(), response.headers());

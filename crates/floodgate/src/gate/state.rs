@@ -53,7 +53,9 @@ impl Shared {
     #[inline]
     pub(crate) fn release(&self, sample: Option<Sample>) {
         let released = self.lock().release(sample);
-        released.wake(self);
+        if let Some(released) = released {
+            released.wake(self);
+        }
     }
 }
 
@@ -269,30 +271,36 @@ impl State {
         let verdict = self.waiters.verdict(index);
         self.waiters.remove(index);
         // Admitted but never collected: hand the permit on.
-        (verdict == Verdict::Admitted).then(|| self.release(None))
+        if verdict == Verdict::Admitted {
+            self.release(None)
+        } else {
+            None
+        }
     }
 
-    /// A permit comes back, with what its request taught if the limit is adaptive.
+    /// A permit comes back, with what its request taught if the limit is adaptive. Returns what
+    /// to wake, if anything.
     #[inline]
-    pub(crate) fn release(&mut self, sample: Option<Sample>) -> Released {
+    pub(crate) fn release(&mut self, sample: Option<Sample>) -> Option<Released> {
         debug_assert!(self.in_flight > 0, "released more permits than were taken");
         self.in_flight -= 1;
         if let (Some(algorithm), Some(sample)) = (self.algorithm.as_mut(), sample) {
             self.limit = algorithm.update(&sample).max(1);
         }
-        let mut wakers = Wakers::default();
+        let drained = self.in_flight == 0 && self.drain_watchers > 0;
         if self.waiters.is_empty() {
-            // The common case, kept short: capacity goes idle.
+            // The common case, kept short: capacity goes idle, nobody to wake.
             if self.queue != Queue::Fifo {
                 self.standing.on_idle();
             }
-        } else {
-            self.admit_waiters(&mut wakers);
+            return drained.then(|| Released {
+                wakers: Wakers::default(),
+                drained,
+            });
         }
-        Released {
-            wakers,
-            drained: self.in_flight == 0 && self.drain_watchers > 0,
-        }
+        let mut wakers = Wakers::default();
+        self.admit_waiters(&mut wakers);
+        Some(Released { wakers, drained })
     }
 
     /// Hands free capacity to waiters, in the order of the queue discipline.

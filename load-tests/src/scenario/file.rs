@@ -1,0 +1,496 @@
+//! The scenario file: TOML, parsed with serde, unknown keys refused.
+//!
+//! ```toml
+//! description = "4x the backend's capacity on /slow"
+//!
+//! [server]                 # the demo app's settings shared by every variant
+//! backend_capacity = 8
+//! delay = "50ms"
+//! max_concurrency = 8
+//! max_wait = "100ms"
+//!
+//! [[variant]]              # one server per variant, run one after the other
+//! limiter = "gate"
+//!
+//! [[variant]]
+//! name = "gate, 50 ms wait"
+//! limiter = "gate"
+//! server = { max_wait = "50ms" }   # overrides for this variant only
+//!
+//! [load]
+//! path = "/slow"
+//! timeout = "2s"
+//!
+//! [[load.phase]]           # phases run back to back against the same server
+//! name = "4x"
+//! times_capacity = 4.0     # or `rate = 640` (open loop) or `concurrency = 64` (closed loop)
+//! duration = "10s"
+//! ```
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use clap::ValueEnum;
+use floodgate_demo::{Config, Limiter};
+use serde::{Deserialize, Deserializer};
+
+/// Open-loop client cap: high enough that the client never holds the load back.
+const OPEN_LOOP_CAP: usize = 4096;
+
+/// A parsed and checked scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// What the scenario shows, one line.
+    pub description: String,
+    /// The variants, in file order.
+    pub variants: Vec<Variant>,
+    /// The load every variant gets.
+    pub load: Load,
+}
+
+/// One server to compare.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    /// The name in the table (the limiter's name unless given).
+    pub name: String,
+    /// The demo app's settings for this variant (shared settings plus overrides).
+    pub server: ServerSettings,
+}
+
+/// The subset of the demo app's [`Config`] a scenario sets; the rest keeps its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// What guards `/slow` and `/fast`.
+    pub limiter: Limiter,
+    /// Slots of the simulated backend behind `/slow`.
+    pub backend_capacity: usize,
+    /// Work time of `/slow`.
+    pub delay: Duration,
+    /// The limiter's concurrency limit.
+    pub max_concurrency: usize,
+    /// The gate's bounded wait for a permit.
+    pub max_wait: Duration,
+    /// Waiters beyond this are rejected at once.
+    pub max_queue: usize,
+    /// `Retry-After` on rejections.
+    pub retry_after: Duration,
+}
+
+impl ServerSettings {
+    /// The backend's capacity on `/slow`, in requests per second.
+    pub fn capacity(&self) -> f64 {
+        self.backend_capacity as f64 / self.delay.as_secs_f64()
+    }
+
+    /// The demo app's configuration.
+    pub fn config(&self) -> Config {
+        Config {
+            limiter: self.limiter,
+            backend_capacity: self.backend_capacity,
+            delay: self.delay,
+            max_concurrency: self.max_concurrency,
+            max_wait: self.max_wait,
+            max_queue: self.max_queue,
+            retry_after: self.retry_after,
+            shutdown_grace: Duration::from_millis(100),
+            ..Config::default()
+        }
+    }
+}
+
+/// The load profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Load {
+    /// Path and query on the variant's server, e.g. `/slow`.
+    pub path: String,
+    /// Per-request client timeout.
+    pub timeout: Duration,
+    /// The phases, run back to back.
+    pub phases: Vec<Phase>,
+}
+
+/// One phase of the load profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase {
+    /// The name in the table.
+    pub name: String,
+    /// Open or closed loop.
+    pub shape: Shape,
+    /// How long the phase lasts.
+    pub duration: Duration,
+}
+
+/// How a phase sends its requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Shape {
+    /// Open loop at a fixed rate; `cap` requests in flight at most.
+    Rate {
+        /// Requests per second.
+        rate: f64,
+        /// The client's in-flight cap.
+        cap: usize,
+    },
+    /// Open loop at a multiple of the variant's backend capacity.
+    TimesCapacity {
+        /// The multiple.
+        times: f64,
+        /// The client's in-flight cap.
+        cap: usize,
+    },
+    /// Closed loop with this many workers.
+    Concurrency(usize),
+}
+
+impl Shape {
+    /// The open-loop rate against a server of `capacity` req/s; `None` in closed loop.
+    pub fn rate(&self, capacity: f64) -> Option<f64> {
+        match *self {
+            Shape::Rate { rate, .. } => Some(rate),
+            Shape::TimesCapacity { times, .. } => Some(times * capacity),
+            Shape::Concurrency(_) => None,
+        }
+    }
+}
+
+/// Why a scenario file was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ScenarioError {
+    path: String,
+    message: String,
+}
+
+impl Scenario {
+    /// Reads and checks the scenario at `path`.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let error = |message: String| ScenarioError {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|err| error(err.to_string()))?;
+        Self::parse(&text).map_err(error)
+    }
+
+    /// Parses and checks a scenario from TOML text; the error names the offending key or value.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let file: File = toml::from_str(text).map_err(|err| err.to_string().trim().to_owned())?;
+        file.check()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    server: ServerFile,
+    #[serde(rename = "variant")]
+    variants: Vec<VariantFile>,
+    load: LoadFile,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerFile {
+    backend_capacity: Option<usize>,
+    #[serde(default, deserialize_with = "duration")]
+    delay: Option<Duration>,
+    max_concurrency: Option<usize>,
+    #[serde(default, deserialize_with = "duration")]
+    max_wait: Option<Duration>,
+    max_queue: Option<usize>,
+    #[serde(default, deserialize_with = "duration")]
+    retry_after: Option<Duration>,
+}
+
+impl ServerFile {
+    /// `self`, with every setting `over` gives replaced.
+    fn overridden_by(self, over: Self) -> Self {
+        Self {
+            backend_capacity: over.backend_capacity.or(self.backend_capacity),
+            delay: over.delay.or(self.delay),
+            max_concurrency: over.max_concurrency.or(self.max_concurrency),
+            max_wait: over.max_wait.or(self.max_wait),
+            max_queue: over.max_queue.or(self.max_queue),
+            retry_after: over.retry_after.or(self.retry_after),
+        }
+    }
+
+    fn settings(self, limiter: Limiter) -> Result<ServerSettings, String> {
+        let defaults = Config::default();
+        let settings = ServerSettings {
+            limiter,
+            backend_capacity: self.backend_capacity.unwrap_or(defaults.backend_capacity),
+            delay: self.delay.unwrap_or(defaults.delay),
+            max_concurrency: self.max_concurrency.unwrap_or(defaults.max_concurrency),
+            max_wait: self.max_wait.unwrap_or(defaults.max_wait),
+            max_queue: self.max_queue.unwrap_or(defaults.max_queue),
+            retry_after: self.retry_after.unwrap_or(defaults.retry_after),
+        };
+        for (key, value) in [
+            ("backend_capacity", settings.backend_capacity),
+            ("max_concurrency", settings.max_concurrency),
+        ] {
+            if value == 0 {
+                return Err(format!("server.{key} must be at least 1"));
+            }
+        }
+        if settings.retry_after < Duration::from_secs(1) {
+            return Err("server.retry_after must be at least 1s".to_owned());
+        }
+        Ok(settings)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantFile {
+    name: Option<String>,
+    limiter: String,
+    #[serde(default)]
+    server: ServerFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoadFile {
+    #[serde(default = "default_path")]
+    path: String,
+    #[serde(default, deserialize_with = "duration")]
+    timeout: Option<Duration>,
+    #[serde(rename = "phase")]
+    phases: Vec<PhaseFile>,
+}
+
+fn default_path() -> String {
+    "/slow".to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhaseFile {
+    name: Option<String>,
+    rate: Option<f64>,
+    times_capacity: Option<f64>,
+    concurrency: Option<usize>,
+    #[serde(deserialize_with = "required_duration")]
+    duration: Duration,
+}
+
+impl File {
+    fn check(self) -> Result<Scenario, String> {
+        if self.variants.is_empty() {
+            return Err("at least one [[variant]] is required".to_owned());
+        }
+        let variants = self
+            .variants
+            .into_iter()
+            .map(|v| {
+                let limiter = Limiter::from_str(&v.limiter, true).map_err(|_| {
+                    format!(
+                        "variant.limiter {:?} is not one of gate, none, tower-limit, tower-shed",
+                        v.limiter
+                    )
+                })?;
+                Ok(Variant {
+                    name: v.name.unwrap_or_else(|| limiter.to_string()),
+                    server: self.server.overridden_by(v.server).settings(limiter)?,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        if !self.load.path.starts_with('/') {
+            return Err(format!(
+                "load.path {:?} must start with '/'",
+                self.load.path
+            ));
+        }
+        if self.load.phases.is_empty() {
+            return Err("at least one [[load.phase]] is required".to_owned());
+        }
+        let phases = self
+            .load
+            .phases
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| p.check(i))
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Scenario {
+            description: self.description,
+            variants,
+            load: Load {
+                path: self.load.path,
+                timeout: self.load.timeout.unwrap_or(Duration::from_secs(2)),
+                phases,
+            },
+        })
+    }
+}
+
+impl PhaseFile {
+    fn check(self, index: usize) -> Result<Phase, String> {
+        let name = self.name.unwrap_or_else(|| format!("phase {}", index + 1));
+        let positive = |key: &str, value: f64| {
+            if value.is_finite() && value > 0.0 {
+                Ok(value)
+            } else {
+                Err(format!("phase {name:?}: {key} must be > 0, not {value}"))
+            }
+        };
+        let cap = self.concurrency.unwrap_or(OPEN_LOOP_CAP);
+        if cap == 0 {
+            return Err(format!("phase {name:?}: concurrency must be at least 1"));
+        }
+        let shape = match (self.rate, self.times_capacity) {
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "phase {name:?}: give rate or times_capacity, not both"
+                ));
+            }
+            (Some(rate), None) => Shape::Rate {
+                rate: positive("rate", rate)?,
+                cap,
+            },
+            (None, Some(times)) => Shape::TimesCapacity {
+                times: positive("times_capacity", times)?,
+                cap,
+            },
+            (None, None) => match self.concurrency {
+                Some(workers) => Shape::Concurrency(workers),
+                None => {
+                    return Err(format!(
+                        "phase {name:?}: needs rate, times_capacity (open loop) or concurrency \
+                         (closed loop)"
+                    ));
+                }
+            },
+        };
+        Ok(Phase {
+            name,
+            shape,
+            duration: self.duration,
+        })
+    }
+}
+
+/// A humantime duration such as `"50ms"` or `"1m30s"`; zero is refused.
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    required_duration(deserializer).map(Some)
+}
+
+fn required_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    crate::cli::parse_duration(&text)
+        .map_err(|err| serde::de::Error::custom(format!("invalid duration {text:?}: {err}")))
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Shape::Rate { rate, .. } => write!(f, "{rate} req/s"),
+            Shape::TimesCapacity { times, .. } => write!(f, "{times}x capacity"),
+            Shape::Concurrency(workers) => write!(f, "{workers} workers"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        description = "d"
+        [server]
+        backend_capacity = 8
+        delay = "50ms"
+        max_concurrency = 8
+        [[variant]]
+        limiter = "gate"
+        [[variant]]
+        name = "shed, 4 slots"
+        limiter = "tower-shed"
+        server = { max_concurrency = 4 }
+        [load]
+        timeout = "1s"
+        [[load.phase]]
+        times_capacity = 4.0
+        duration = "2s"
+        [[load.phase]]
+        name = "closed"
+        concurrency = 16
+        duration = "500ms"
+    "#;
+
+    #[test]
+    fn a_good_file_parses() {
+        let scenario = Scenario::parse(GOOD).unwrap();
+        assert_eq!(scenario.variants.len(), 2);
+        assert_eq!(scenario.variants[0].name, "gate");
+        assert_eq!(scenario.variants[0].server.max_concurrency, 8);
+        assert_eq!(scenario.variants[1].name, "shed, 4 slots");
+        assert_eq!(scenario.variants[1].server.limiter, Limiter::TowerShed);
+        assert_eq!(scenario.variants[1].server.max_concurrency, 4);
+        assert_eq!(scenario.variants[1].server.delay, Duration::from_millis(50));
+        assert_eq!(scenario.variants[0].server.capacity(), 160.0);
+        assert_eq!(scenario.load.path, "/slow");
+        assert_eq!(scenario.load.timeout, Duration::from_secs(1));
+        let phases = &scenario.load.phases;
+        assert_eq!(phases[0].name, "phase 1");
+        assert_eq!(phases[0].shape.rate(160.0), Some(640.0));
+        assert_eq!(phases[1].shape, Shape::Concurrency(16));
+        assert_eq!(phases[1].duration, Duration::from_millis(500));
+    }
+
+    #[track_caller]
+    fn refused(text: &str, needle: &str) {
+        let err = Scenario::parse(text).unwrap_err();
+        assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        refused(&GOOD.replace("delay =", "dealy ="), "dealy");
+        refused(&GOOD.replace("description", "descr"), "descr");
+        refused(&GOOD.replace("{ max_concurrency", "{ max_conc"), "max_conc");
+        refused(&GOOD.replace("name = \"closed\"", "nom = 1"), "nom");
+        refused(&GOOD.replace("timeout =", "time_out ="), "time_out");
+    }
+
+    #[test]
+    fn bad_values_are_refused_by_name() {
+        refused(&GOOD.replace("\"gate\"", "\"gated\""), "\"gated\"");
+        refused(&GOOD.replace("\"50ms\"", "\"50 parsecs\""), "50 parsecs");
+        refused(&GOOD.replace("\"2s\"", "\"0s\""), "0s");
+        refused(
+            &GOOD.replace("= 4.0", "= -1.0"),
+            "times_capacity must be > 0",
+        );
+        refused(&GOOD.replace("= 4.0", "= 4.0\nrate = 3.0"), "not both");
+        refused(&GOOD.replace("concurrency = 16", ""), "needs rate");
+        refused(
+            &GOOD.replace("backend_capacity = 8", "backend_capacity = 0"),
+            "backend_capacity",
+        );
+        refused(
+            &GOOD.replace("[load]", "[load]\npath = \"slow\""),
+            "load.path",
+        );
+        refused("[load]\nphase = []\n", "variant");
+        refused("not toml", "");
+    }
+
+    #[test]
+    fn the_shipped_scenarios_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut count = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Scenario::load(&path).unwrap();
+                count += 1;
+            }
+        }
+        assert!(count >= 3, "{count} scenarios");
+    }
+}
