@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::middleware;
 use axum::routing::get;
-use floodgate::Gate;
+use floodgate::{Gate, RateLimiter};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::backend::Backend;
@@ -14,7 +14,7 @@ use crate::ingest::Ingest;
 use crate::jobs::{JobPool, Jobs};
 use crate::metrics::{self, Metrics};
 use crate::routes::{self, AppState};
-use crate::{limiter, server};
+use crate::{admin, limiter, rate_limit, server};
 
 /// The demo app built from a [`Config`]: the axum [`Router`], plus what the server and callers
 /// need beside it (the gate handle for shutdown and stats, the config for the server's
@@ -37,13 +37,15 @@ use crate::{limiter, server};
 pub struct App {
     router: Router,
     gate: Option<Gate>,
+    rate_limiter: Option<RateLimiter>,
     config: Config,
     jobs: Jobs,
     ingest: Ingest,
 }
 
 impl App {
-    /// Builds the routes, the limiter chosen by `config.limiter`, the simulated backend, the
+    /// Builds the routes, the rate limit (with `--rate`), the limiter chosen by `config.limiter`,
+    /// the simulated backend, the
     /// `/jobs` pool, the `/ingest` pipeline's settings and the metrics registry.
     pub fn new(config: &Config) -> Self {
         let backend = Backend::new(config.backend_capacity);
@@ -52,16 +54,22 @@ impl App {
             .route("/slow", get(routes::slow))
             .route("/fast", get(routes::fast));
         let (gated, gate) = limiter::guard(gated, config);
+        // After the limiter, so outside it: a request over the rate never takes a permit.
+        let (gated, rate_limiter) = rate_limit::guard(gated, &config.rate_limit);
         let open = Router::new()
             .route("/healthz", get(routes::healthz))
             .route("/metrics", get(routes::metrics));
 
         let jobs = Jobs::new(config);
         let ingest = Ingest::new(config);
-        let mut metrics = Metrics::new(gate.clone(), backend.clone());
+        let mut metrics = Metrics::new(gate.clone(), rate_limiter.clone(), backend.clone());
+        if let Some(rate_limiter) = &rate_limiter {
+            metrics.register_collector(rate_limit::RateLimitCollector::new(rate_limiter.clone()));
+        }
         metrics.register_collector(jobs.collector());
         metrics.register_collector(ingest.collector());
         let metrics = Arc::new(metrics);
+        let admin = admin::router(backend.clone());
         let state = AppState {
             backend,
             delay: config.delay,
@@ -71,6 +79,7 @@ impl App {
             .merge(open)
             .with_state(state)
             .merge(jobs.router())
+            .merge(admin)
             .layer(RequestBodyLimitLayer::new(server::MAX_BODY_BYTES))
             // After the 1 MiB limit: uploads have a limit of their own.
             .merge(ingest.router())
@@ -80,6 +89,7 @@ impl App {
         Self {
             router,
             gate,
+            rate_limiter,
             config: config.clone(),
             jobs,
             ingest,
@@ -100,6 +110,12 @@ impl App {
     /// ([`Gate::snapshot`]), live changes ([`Gate::set_limit`]), shutdown ([`Gate::close`]).
     pub fn gate(&self) -> Option<&Gate> {
         self.gate.as_ref()
+    }
+
+    /// The rate limit in front of `/slow` and `/fast`, when `--rate` is given: stats
+    /// ([`RateLimiter::snapshot`]) and its quota.
+    pub fn rate_limiter(&self) -> Option<&RateLimiter> {
+        self.rate_limiter.as_ref()
     }
 
     /// The settings the app was built with.

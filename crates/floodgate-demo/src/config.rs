@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::adaptive::AdaptiveConfig;
 use crate::ingest::IngestConfig;
 use crate::jobs::JobsConfig;
 use crate::parse;
+use crate::rate_limit::RateLimitConfig;
 
 /// The `floodgate-demo` command line: the server's [`Config`], or a subcommand.
 #[derive(Debug, Clone, Parser)]
@@ -162,6 +164,14 @@ pub struct Config {
     )]
     pub backend_capacity: usize,
 
+    /// The gate's limit algorithm and queue discipline (`--limit-algorithm`, `--queue`, ...).
+    #[command(flatten)]
+    pub adaptive: AdaptiveConfig,
+
+    /// The rate limit before the gate (`--rate`, `--burst`, `--rate-key`); off by default.
+    #[command(flatten)]
+    pub rate_limit: RateLimitConfig,
+
     /// The `/jobs` worker pool (`--workers`, `--job-queue`).
     #[command(flatten)]
     pub jobs: JobsConfig,
@@ -185,6 +195,8 @@ impl Default for Config {
             retry_after: Duration::from_secs(1),
             delay: Duration::from_millis(200),
             backend_capacity: 64,
+            adaptive: AdaptiveConfig::default(),
+            rate_limit: RateLimitConfig::default(),
             jobs: JobsConfig::default(),
             ingest: IngestConfig::default(),
         }
@@ -275,6 +287,8 @@ mod tests {
                 retry_after: Duration::from_secs(2),
                 delay: Duration::from_secs(1),
                 backend_capacity: 8,
+                adaptive: AdaptiveConfig::default(),
+                rate_limit: RateLimitConfig::default(),
                 jobs: JobsConfig::default(),
                 ingest: IngestConfig::default(),
             }

@@ -11,6 +11,11 @@
 //! | `POST /jobs` | own queue | queues a job for a bounded worker pool: `202` with its id and `Location`, or `503` when the queue stays full for `--max-wait` (see [`JobsConfig`]) |
 //! | `GET /jobs/{id}` | never | the job's state: `queued`, `running`, `done` with its result, `failed`, `cancelled`; `404` once evicted |
 //! | `POST /ingest` | own gate | streams NDJSON records through parse → batch → a slow sink, reading the body only as fast as the sink stores it (see [`IngestConfig`]) |
+//! | `POST /admin/backend-capacity?slots=N` | never | a demo knob: sets the simulated backend's capacity, live; loopback clients only (see [`serve`]) |
+//!
+//! With `--rate`, a token-bucket rate limit runs before the gate, on the gated routes only:
+//! `429 Too Many Requests` with `Retry-After` and the `RateLimit-Policy`/`RateLimit` fields (see
+//! [`RateLimitConfig`]).
 //!
 //! The binary is a thin `main` over this library; tests and the load generator build the same
 //! app in-process:
@@ -41,6 +46,8 @@
     rust_2018_idioms
 )]
 
+mod adaptive;
+mod admin;
 mod app;
 mod backend;
 mod config;
@@ -50,15 +57,18 @@ mod jobs;
 mod limiter;
 mod metrics;
 mod parse;
+mod rate_limit;
 mod routes;
 mod server;
 mod shutdown;
 
+pub use crate::adaptive::{AdaptiveConfig, Algorithm};
 pub use crate::app::{App, app};
 pub use crate::config::{Cli, Command, Config, Limiter};
 pub use crate::healthcheck::{HEALTHCHECK_TIMEOUT, healthcheck};
 pub use crate::ingest::{INGEST_IDLE_TIMEOUT, IngestConfig, MAX_RECORD_BYTES};
 pub use crate::jobs::{JOB_RESULT_TTL, JobsConfig, MAX_JOB_MS, MAX_JOB_RESULTS};
+pub use crate::rate_limit::{ParseRateError, Rate, RateLimitConfig};
 pub use crate::routes::MAX_SLOW_MS;
 pub use crate::server::{MAX_BODY_BYTES, MAX_HEADER_BYTES, serve};
 pub use crate::shutdown::shutdown_signal;

@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::{BoxError, ServiceBuilder};
 
+use crate::adaptive;
 use crate::config::{Config, Limiter};
 
 /// Applies the configured limiter to every route of `gated` (with `route_layer`, so unmatched
@@ -27,6 +28,7 @@ where
                 .max_wait(config.max_wait)
                 .max_queue(config.max_queue)
                 .retry_after(config.retry_after);
+            let layer = adaptive::configure(layer, config);
             let gate = layer.gate().clone();
             (gated.route_layer(layer), Some(gate))
         }

@@ -1,8 +1,9 @@
 //! `/metrics`: one Prometheus registry per app (several apps can run in one process), rendered
 //! in the Prometheus text format.
 //!
-//! The gate's and the backend's series are read at scrape time (from [`Gate::snapshot`] and the
-//! backend's semaphore); request counts and latencies are recorded by a middleware.
+//! The gate's, the rate limit's and the backend's series are read at scrape time (from
+//! [`Gate::snapshot`], [`RateLimiter::snapshot`] and the backend's semaphore); request counts
+//! and latencies are recorded by a middleware.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use floodgate::{Gate, Reason};
+use floodgate::{Gate, RateLimitReason, RateLimiter, Reason};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -50,11 +51,19 @@ struct RouteLabels {
 }
 
 impl Metrics {
-    /// Registers the gate's series (if there is a gate), the backend's and the requests'.
-    pub(crate) fn new(gate: Option<Gate>, backend: Backend) -> Self {
+    /// Registers the gate's series (if there is a gate), `floodgate_rejected_total` (if there is
+    /// a gate or a rate limit), the backend's and the requests'.
+    pub(crate) fn new(
+        gate: Option<Gate>,
+        rate_limiter: Option<RateLimiter>,
+        backend: Backend,
+    ) -> Self {
         let mut registry = Registry::default();
-        if let Some(gate) = gate {
+        if let Some(gate) = gate.clone() {
             registry.register_collector(Box::new(GateCollector { gate }));
+        }
+        if gate.is_some() || rate_limiter.is_some() {
+            registry.register_collector(Box::new(RejectedCollector { gate, rate_limiter }));
         }
         registry.register_collector(Box::new(BackendCollector { backend }));
 
@@ -159,18 +168,6 @@ impl Collector for GateCollector {
             MetricType::Counter,
         )?)?;
 
-        let mut rejected = encoder.encode_descriptor(
-            "floodgate_rejected",
-            "Requests turned away by the gate (503), by reason.",
-            None,
-            MetricType::Counter,
-        )?;
-        for reason in Reason::ALL {
-            let labels = [("reason", reason.as_str())];
-            ConstCounter::new(snapshot.rejected.get(reason))
-                .encode(rejected.encode_family(&labels)?)?;
-        }
-
         let waits = snapshot.queue_wait;
         let mut previous = 0;
         let buckets: Vec<(f64, u64)> = waits
@@ -194,6 +191,42 @@ impl Collector for GateCollector {
                 &buckets,
                 None,
             )
+    }
+}
+
+/// `floodgate_rejected_total`: one family for whatever turns requests away before the handlers,
+/// by reason: the gate's (503, every [`Reason`]) and the rate limit's (429, `rate`), each
+/// present only when that limiter is on. (One collector, because a family encoded twice would
+/// make the exposition invalid.)
+#[derive(Debug)]
+struct RejectedCollector {
+    gate: Option<Gate>,
+    rate_limiter: Option<RateLimiter>,
+}
+
+impl Collector for RejectedCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let mut rejected = encoder.encode_descriptor(
+            "floodgate_rejected",
+            "Requests turned away before the handlers, by reason: the gate's (503) and the rate \
+             limit's (429, reason rate).",
+            None,
+            MetricType::Counter,
+        )?;
+        if let Some(gate) = &self.gate {
+            let snapshot = gate.snapshot();
+            for reason in Reason::ALL {
+                let labels = [("reason", reason.as_str())];
+                ConstCounter::new(snapshot.rejected.get(reason))
+                    .encode(rejected.encode_family(&labels)?)?;
+            }
+        }
+        if let Some(limiter) = &self.rate_limiter {
+            let labels = [("reason", RateLimitReason::Rate.as_str())];
+            ConstCounter::new(limiter.snapshot().rejected)
+                .encode(rejected.encode_family(&labels)?)?;
+        }
+        Ok(())
     }
 }
 
@@ -257,7 +290,7 @@ mod tests {
     async fn renders_the_contract_names() {
         let gate = Gate::new(4);
         let _permit = gate.acquire().await.unwrap();
-        let metrics = Metrics::new(Some(gate), Backend::new(8));
+        let metrics = Metrics::new(Some(gate), None, Backend::new(8));
         metrics.observe("/slow".to_owned(), 200, Duration::from_millis(3));
         metrics.observe("/slow".to_owned(), 503, Duration::from_millis(1));
 
@@ -293,7 +326,7 @@ mod tests {
 
     #[test]
     fn without_a_gate_there_are_no_gate_series() {
-        let text = Metrics::new(None, Backend::new(1)).render();
+        let text = Metrics::new(None, None, Backend::new(1)).render();
         assert!(!text.contains("floodgate_in_flight"), "{text}");
         assert!(text.contains("floodgate_demo_backend_capacity 1"), "{text}");
     }

@@ -6,6 +6,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::Extension;
+use axum::extract::ConnectInfo;
 use humantime::format_duration;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -13,6 +15,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tower::Layer;
 use tracing::{debug, error, info, warn};
 
 use crate::App;
@@ -36,7 +39,12 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// be at most [`MAX_HEADER_BYTES`] (`431`); bodies are capped by the app at [`MAX_BODY_BYTES`]
 /// (`413`; `--ingest-max-bytes` for `/ingest`); malformed requests get `400` and the connection
 /// is closed. Accepted sockets use `TCP_NODELAY`. Accept errors are logged and never end the
-/// loop.
+/// loop. Every request carries its peer address as axum's
+/// [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo), as with axum's
+/// `into_make_service_with_connect_info`: the admin route
+/// (`POST /admin/backend-capacity`) answers loopback peers only, and refuses requests without
+/// one, such as those sent to the [`Router`](axum::Router) in-process; `--rate-key ip` keys the
+/// rate limit by it.
 ///
 /// On `shutdown`: stop accepting, [close](floodgate::Gate::close) the gates (new and queued
 /// requests get `503` at once), refuse new jobs and cancel the queued ones (their ids are
@@ -79,7 +87,7 @@ where
     http.timer(TokioTimer::new())
         .header_read_timeout(app.config().header_timeout)
         .max_header_size(MAX_HEADER_BYTES);
-    let service = TowerToHyperService::new(app.router());
+    let router = app.router();
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
 
@@ -101,7 +109,12 @@ where
                 if let Err(err) = stream.set_nodelay(true) {
                     debug!(%peer, %err, "cannot set TCP_NODELAY");
                 }
-                let connection = http.serve_connection(TokioIo::new(stream), service.clone());
+                // What axum's `into_make_service_with_connect_info` does: the peer address,
+                // for handlers that extract `ConnectInfo<SocketAddr>` (the admin routes) and
+                // for `--rate-key ip`.
+                let service = Extension(ConnectInfo(peer)).layer(router.clone());
+                let service = TowerToHyperService::new(service);
+                let connection = http.serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
                 connections.spawn(async move {
                     if let Err(err) = connection.await {
@@ -147,6 +160,9 @@ fn log_startup(addr: SocketAddr, app: &App) {
         %addr,
         limiter = %config.limiter,
         max_concurrency = config.max_concurrency,
+        limit_algorithm = %config.adaptive.limit_algorithm,
+        queue = %config.adaptive.queue,
+        rate_limit = %config.rate_limit,
         max_wait = %format_duration(config.max_wait),
         max_queue = config.max_queue,
         retry_after = %format_duration(config.retry_after),

@@ -68,7 +68,7 @@
 //!
 //! Under sustained overload a first-come-first-served queue never drains: every admitted
 //! request has waited almost `max_wait`, every rejected one all of it. [`Queue::Lifo`]
-//! (adaptive LIFO) and [`Queue::Codel`] notice when the queue has stood for `max_wait` and from
+//! (adaptive LIFO) and [`Queue::Codel`] notice when the queue has stood for half of `max_wait` and from
 //! then on let requests wait only a few milliseconds, newest first (LIFO) or shedding the stale
 //! (CoDel): a short burst is still absorbed whole, while under sustained overload admitted
 //! requests barely wait and the others get their `503` at once. Measured in virtual time (limit

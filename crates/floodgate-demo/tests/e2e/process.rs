@@ -56,7 +56,7 @@ async fn sigterm_lets_requests_in_flight_finish_and_exits_0() {
 }
 
 /// Runs the binary to completion (killed after [`PATIENCE`]): its exit code and stderr.
-fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+pub fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
     let mut child = demo_command()
         .args(args)
         .envs(env.iter().copied())

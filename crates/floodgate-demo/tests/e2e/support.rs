@@ -64,7 +64,17 @@ impl Drop for TestServer {
 
 /// A plain HTTP/1.1 client that does not follow proxies from the environment.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
+    client_builder().build().unwrap()
+}
+
+/// A client builder that ignores proxies from the environment.
+///
+/// In a workspace test run, cargo unifies features: the load generator turns on reqwest's
+/// `rustls-no-provider`, and reqwest then refuses to build a client until a rustls crypto
+/// provider is installed, even for plain `http://`. So install one first.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy()
 }
 
 /// Polls `condition` until it holds; fails the test after [`PATIENCE`].
@@ -129,9 +139,15 @@ pub struct DemoProcess {
 impl DemoProcess {
     /// Starts the binary on `127.0.0.1:0` with `args`, and waits for its startup line.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`DemoProcess::start`], with `env` set in the process's environment.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = demo_command()
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -146,10 +162,14 @@ impl DemoProcess {
             move || {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
-                    if line.contains("floodgate-demo listening") {
-                        addr_tx.send(listen_address(&line)).ok();
-                    }
+                    let startup = line
+                        .contains("floodgate-demo listening")
+                        .then(|| listen_address(&line));
+                    // Logged before `start` returns, so callers find the startup line.
                     log.lock().unwrap().push(line);
+                    if let Some(addr) = startup {
+                        addr_tx.send(addr).ok();
+                    }
                 }
             }
         });

@@ -11,8 +11,8 @@ use tokio::time::Instant;
 /// Under sustained overload a plain FIFO queue never drains: every admitted request has waited
 /// almost `max_wait`, and every rejected one waited all of it. The other two disciplines tell a
 /// burst from sustained overload by how long the queue has *stood* (not been empty: by default
-/// for `max_wait`), and while it stands, give waiters only a short wait (`standing_wait`, 5 ms by
-/// default): a burst shorter than `max_wait` is still absorbed whole, while under sustained
+/// for half of `max_wait`), and while it stands, give waiters only a short wait (`standing_wait`,
+/// 5 ms by default): a short burst is still absorbed whole, while under sustained
 /// overload admitted requests barely wait and rejected ones hear so at once. This is the
 /// CoDel-plus-adaptive-LIFO queue of Facebook's "Fail at Scale" (ACM Queue, 2015).
 ///
@@ -32,9 +32,9 @@ pub enum Queue {
     /// First come, first served, each waiter waiting up to `max_wait` (the default).
     #[default]
     Fifo,
-    /// Adaptive LIFO: first come, first served while the queue is short-lived; newest first while
-    /// it stands, so fresh requests are served and stale ones are shed, and new waiters wait at
-    /// most `standing_wait`.
+    /// Adaptive LIFO: first come, first served while the queue is short-lived; while it stands,
+    /// newest first, waiters older than `standing_wait` are shed, and new waiters wait at most
+    /// `standing_wait`.
     Lifo,
     /// CoDel: first come, first served; while the queue stands, waiters that have waited longer
     /// than `standing_wait` are shed instead of admitted, and new waiters wait at most

@@ -178,8 +178,9 @@ impl Gate {
     }
 
     /// For [`Queue::Lifo`] and [`Queue::Codel`]: how long an overload episode (requests
-    /// queueing, no idle capacity) must last before the queue counts as standing. Default:
-    /// `max_wait`, so that a burst shorter than `max_wait` is absorbed whole.
+    /// queueing, no idle capacity) must last before the queue counts as standing. Default: half
+    /// of `max_wait`, so that a burst whose queue drains within that is absorbed whole, while the
+    /// first wave of a sustained overload does not linger in the latency tail.
     pub fn set_standing_after(&self, after: Duration) {
         self.shared.lock().set_standing_after(after);
     }

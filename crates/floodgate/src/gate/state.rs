@@ -219,7 +219,11 @@ impl State {
     }
 
     fn is_standing(&self, now: Instant) -> bool {
-        let after = self.standing_after.unwrap_or(self.max_wait);
+        // Half of `max_wait` by default: the first wave of a sustained overload is a burst too,
+        // and every request it admits has waited up to `standing_after`. Half keeps those few
+        // first waiters out of the p99 of a short overload, and still absorbs any burst whose
+        // queue drains within half the wait it was promised.
+        let after = self.standing_after.unwrap_or(self.max_wait / 2);
         self.standing.is_standing(now, after)
     }
 
@@ -318,7 +322,9 @@ impl State {
         }
     }
 
-    /// The waiter to admit next, if any; CoDel sheds stale waiters on the way.
+    /// The waiter to admit next, if any. While the queue stands, LIFO and CoDel first shed the
+    /// waiters that have waited longer than `standing_wait` (the oldest are at the front), then
+    /// LIFO takes the newest and CoDel the oldest of the rest.
     fn next_waiter(&mut self, wakers: &mut Wakers) -> Option<usize> {
         let (front, _) = self.waiters.front()?;
         if self.queue == Queue::Fifo {
@@ -328,19 +334,18 @@ impl State {
         if !self.is_standing(now) {
             return Some(front);
         }
-        match self.queue {
-            Queue::Lifo => self.waiters.back().map(|(index, _)| index),
-            _ => {
-                while let Some((index, since)) = self.waiters.front() {
-                    if now.saturating_duration_since(since) <= self.standing_wait {
-                        return Some(index);
-                    }
-                    self.rejected.add(Reason::Shed);
-                    wakers.push(self.waiters.decide(index, Verdict::Rejected(Reason::Shed)));
-                }
-                None
+        while let Some((index, since)) = self.waiters.front() {
+            if now.saturating_duration_since(since) <= self.standing_wait {
+                break;
             }
+            self.rejected.add(Reason::Shed);
+            wakers.push(self.waiters.decide(index, Verdict::Rejected(Reason::Shed)));
         }
+        let next = match self.queue {
+            Queue::Lifo => self.waiters.back(),
+            _ => self.waiters.front(),
+        };
+        next.map(|(index, _)| index)
     }
 
     pub(crate) fn set_limit(&mut self, limit: usize) -> Wakers {

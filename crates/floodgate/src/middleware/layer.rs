@@ -103,7 +103,7 @@ impl<R, P> GateLayer<R, P> {
     }
 
     /// For LIFO and CoDel: how long requests must keep queueing before the queue counts as
-    /// standing (default: `max_wait`). See [`Gate::set_standing_after`].
+    /// standing (default: half of `max_wait`). See [`Gate::set_standing_after`].
     pub fn standing_after(self, after: Duration) -> Self {
         self.gate.set_standing_after(after);
         self
