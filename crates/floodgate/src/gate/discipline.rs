@@ -79,7 +79,8 @@ impl std::str::FromStr for Queue {
 ///
 /// An overload episode starts when a request has to queue and ends when capacity goes idle
 /// (a permit is released with nobody waiting). The queue *stands* once an episode has lasted
-/// `standing_after`. A moment of idle capacity shorter than `grace` does not end the episode:
+/// `standing_after`. A moment of idle capacity shorter than `grace` (twice the standing wait)
+/// does not end the episode:
 /// under overload, rejected clients retry at once, and the instant between a wave of rejections
 /// and their retries must not make the gate forget that it is overloaded.
 #[derive(Debug, Clone, Copy, Default)]

@@ -210,7 +210,10 @@ impl State {
         if self.queue == Queue::Fifo {
             return (self.max_wait, Reason::Timeout);
         }
-        self.standing.on_queue(now, self.standing_wait);
+        // A gap in the queue shorter than twice the standing wait (folly's CoDel sheds at twice
+        // its target, too) is the instant between a wave of rejections and their retries, not
+        // the end of the overload.
+        self.standing.on_queue(now, self.standing_wait * 2);
         if self.is_standing(now) && self.standing_wait < self.max_wait {
             (self.standing_wait, Reason::Shed)
         } else {
