@@ -77,7 +77,7 @@
 //! | queue | goodput | wait of admitted requests, p99 | time to a 503, median |
 //! |---|---|---|---|
 //! | `Fifo` | 160/s | 99 ms | 100 ms |
-//! | `Lifo` | 160/s | 1 ms | 5 ms |
+//! | `Lifo` | 160/s | 4 ms | 5 ms |
 //! | `Codel` | 160/s | 5 ms | 5 ms |
 //!
 //! # Adaptive limits
