@@ -12,7 +12,7 @@
 //! | `floodgate_queued` | gauge | |
 //! | `floodgate_limit` | gauge | |
 //! | `floodgate_admitted_total` | counter | |
-//! | `floodgate_rejected_total` | counter | `reason`: `timeout`, `queue_full`, `closed` |
+//! | `floodgate_rejected_total` | counter | `reason`: `timeout`, `queue_full`, `closed`, `shed` |
 //! | `floodgate_queue_wait_seconds` | histogram | `outcome`: `admitted`, `rejected` |
 
 use tokio::time::Instant;
