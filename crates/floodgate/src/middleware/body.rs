@@ -45,6 +45,12 @@ impl<B> GateBody<B> {
         }
     }
 
+    /// The inner body, with no permit to hold (bypassed or custom-rejected requests, and the
+    /// rate limit's responses).
+    pub(crate) fn without_permit(body: B) -> Self {
+        Self::new(body, None)
+    }
+
     /// A fixed message (the default rejection body).
     pub(crate) fn message(message: &'static str) -> Self {
         Self {
@@ -113,5 +119,28 @@ impl<B> std::fmt::Debug for GateBody<B> {
         f.debug_struct("GateBody")
             .field("kind", &kind)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::{BodyExt, Full};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_message_body_yields_the_message_once() {
+        let body = GateBody::<Full<Bytes>>::message("slow down\n");
+        assert_eq!(body.size_hint().exact(), Some(10));
+        assert!(!body.is_end_stream());
+        let bytes = body.collect().await.unwrap().to_bytes();
+        assert_eq!(bytes, "slow down\n");
+    }
+
+    #[tokio::test]
+    async fn an_inner_body_passes_through() {
+        let body = GateBody::without_permit(Full::new(Bytes::from_static(b"hello")));
+        assert_eq!(format!("{body:?}"), r#"GateBody { kind: "inner", .. }"#);
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "hello");
     }
 }

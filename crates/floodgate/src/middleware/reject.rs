@@ -50,7 +50,7 @@ where
     F: Fn(&Rejection) -> Response<B>,
 {
     fn on_reject(&self, rejection: &Rejection) -> Response<GateBody<B>> {
-        let mut response = self(rejection).map(|body| GateBody::new(body, None));
+        let mut response = self(rejection).map(GateBody::without_permit);
         // Every rejection tells the client when to come back, even if the closure forgot.
         response
             .headers_mut()

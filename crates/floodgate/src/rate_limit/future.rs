@@ -124,7 +124,7 @@ where
                             headers.append(RATELIMIT_POLICY, policy);
                             headers.append(RATELIMIT, ratelimit);
                         }
-                        response.map(RateLimitBody::new)
+                        response.map(RateLimitBody::without_permit)
                     }));
                 }
                 StateProj::Rejected {

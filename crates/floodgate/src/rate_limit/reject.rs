@@ -52,7 +52,7 @@ where
     F: Fn(&RateLimitRejection) -> Response<B>,
 {
     fn on_rate_limited(&self, rejection: &RateLimitRejection) -> Response<RateLimitBody<B>> {
-        let mut response = self(rejection).map(RateLimitBody::new);
+        let mut response = self(rejection).map(RateLimitBody::without_permit);
         // Every rejection says when to come back and what the policy is, even if the closure forgot.
         rejection.insert_missing_headers(response.headers_mut());
         response
