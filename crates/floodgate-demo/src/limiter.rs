@@ -1,7 +1,6 @@
 //! Puts the `--limiter` of choice in front of the gated routes.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
@@ -39,7 +38,7 @@ where
             (gated.route_layer(limit), None)
         }
         Limiter::TowerShed => {
-            let retry_after = whole_seconds_at_least_one(config.retry_after);
+            let retry_after = floodgate::retry_after_secs(config.retry_after);
             let shed = ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(move |_: BoxError| async move {
                     overloaded(retry_after)
@@ -64,24 +63,4 @@ fn overloaded(retry_after_secs: u64) -> impl IntoResponse {
         [(RETRY_AFTER, retry_after_secs)],
         "service overloaded, retry later\n",
     )
-}
-
-/// `Retry-After` in whole seconds: rounded up, at least 1 (as the gate sends it).
-pub(crate) fn whole_seconds_at_least_one(delay: Duration) -> u64 {
-    let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
-    secs.max(1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_rounds_up_to_whole_seconds() {
-        let ms = Duration::from_millis;
-        assert_eq!(whole_seconds_at_least_one(ms(0)), 1);
-        assert_eq!(whole_seconds_at_least_one(ms(1000)), 1);
-        assert_eq!(whole_seconds_at_least_one(ms(1001)), 2);
-        assert_eq!(whole_seconds_at_least_one(ms(30_000)), 30);
-    }
 }

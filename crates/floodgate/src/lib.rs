@@ -117,4 +117,4 @@ pub use crate::rate_limit::{
     RateLimitLayer, RateLimitReason, RateLimitRejection, RateLimitService, RateLimitSnapshot,
     RateLimiter, RequestHead,
 };
-pub use crate::rejection::{Reason, Rejection};
+pub use crate::rejection::{Reason, Rejection, retry_after_secs};

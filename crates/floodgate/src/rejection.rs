@@ -138,8 +138,18 @@ impl fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
-/// Whole seconds for `Retry-After`: rounded up, at least 1.
-pub(crate) fn whole_seconds_at_least_one(delay: Duration) -> u64 {
+/// A delay as `Retry-After` sends it: whole seconds, rounded up, at least 1.
+///
+/// The rule every floodgate rejection follows (the gate's 503s and the rate limit's 429s), for
+/// answers built elsewhere that should say the same.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// assert_eq!(floodgate::retry_after_secs(Duration::ZERO), 1);
+/// assert_eq!(floodgate::retry_after_secs(Duration::from_millis(1001)), 2);
+/// ```
+pub fn retry_after_secs(delay: Duration) -> u64 {
     let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
     secs.max(1)
 }
@@ -150,11 +160,11 @@ mod tests {
 
     #[test]
     fn retry_after_rounds_up_and_is_never_zero() {
-        assert_eq!(whole_seconds_at_least_one(Duration::ZERO), 1);
-        assert_eq!(whole_seconds_at_least_one(Duration::from_millis(1)), 1);
-        assert_eq!(whole_seconds_at_least_one(Duration::from_secs(1)), 1);
-        assert_eq!(whole_seconds_at_least_one(Duration::from_millis(1001)), 2);
-        assert_eq!(whole_seconds_at_least_one(Duration::from_secs(30)), 30);
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
+        assert_eq!(retry_after_secs(Duration::from_secs(30)), 30);
     }
 
     #[test]

@@ -36,7 +36,6 @@ use self::store::Retention;
 pub use self::store::{JOB_RESULT_TTL, MAX_JOB_RESULTS};
 pub use self::work::MAX_JOB_MS;
 use crate::config::Config;
-use crate::limiter::whole_seconds_at_least_one;
 
 /// The `/jobs` routes' state: the pool, and how to answer.
 #[derive(Debug, Clone)]
@@ -59,7 +58,7 @@ impl Jobs {
         Self {
             pool,
             default_work: config.delay,
-            retry_after_secs: whole_seconds_at_least_one(config.retry_after),
+            retry_after_secs: floodgate::retry_after_secs(config.retry_after),
         }
     }
 

@@ -18,7 +18,7 @@ use super::snapshot::{RejectedCounts, Snapshot};
 use super::waiters::{Verdict, WaiterList};
 use crate::Reason;
 use crate::limit::{LimitAlgorithm, Sample};
-use crate::rejection::{Rejection, whole_seconds_at_least_one};
+use crate::rejection::{Rejection, retry_after_secs};
 
 pub(crate) const DEFAULT_MAX_WAIT: Duration = Duration::from_millis(100);
 pub(crate) const DEFAULT_MAX_QUEUE: usize = 1024;
@@ -154,7 +154,7 @@ impl State {
             waiters: WaiterList::default(),
             max_wait: DEFAULT_MAX_WAIT,
             max_queue: DEFAULT_MAX_QUEUE,
-            retry_after_secs: whole_seconds_at_least_one(DEFAULT_RETRY_AFTER),
+            retry_after_secs: retry_after_secs(DEFAULT_RETRY_AFTER),
             queue: Queue::Fifo,
             standing_after: None,
             standing_wait: DEFAULT_STANDING_WAIT,
@@ -390,7 +390,7 @@ impl State {
     }
 
     pub(crate) fn set_retry_after(&mut self, retry_after: Duration) {
-        self.retry_after_secs = whole_seconds_at_least_one(retry_after);
+        self.retry_after_secs = retry_after_secs(retry_after);
     }
 
     pub(crate) fn set_queue(&mut self, queue: Queue) {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 
 use super::quota::Quota;
-use crate::rejection::whole_seconds_at_least_one;
+use crate::rejection::retry_after_secs;
 
 /// The `RateLimit-Policy` header name.
 pub(crate) const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
@@ -44,7 +44,7 @@ impl Fields {
         Self {
             name,
             policy,
-            next_token_secs: whole_seconds_at_least_one(quota.emission_interval()),
+            next_token_secs: retry_after_secs(quota.emission_interval()),
         }
     }
 
@@ -69,7 +69,7 @@ impl Fields {
 
     /// The `RateLimit` value of a rejection whose next token comes after `wait`.
     pub(crate) fn rejected(&self, wait: Duration) -> HeaderValue {
-        self.ratelimit(0, whole_seconds_at_least_one(wait))
+        self.ratelimit(0, retry_after_secs(wait))
     }
 }
 

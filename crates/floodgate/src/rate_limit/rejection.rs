@@ -8,7 +8,7 @@ use http::header::RETRY_AFTER;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::headers::{Fields, RATELIMIT, RATELIMIT_POLICY};
-use crate::rejection::whole_seconds_at_least_one;
+use crate::rejection::retry_after_secs;
 
 /// Why the rate limit turned a request away.
 ///
@@ -96,7 +96,7 @@ impl RateLimitRejection {
 
     /// The `Retry-After` delay in whole seconds, rounded up and never 0 (`None` for a `400`).
     pub fn retry_after_secs(&self) -> Option<u64> {
-        self.retry_after.map(whole_seconds_at_least_one)
+        self.retry_after.map(retry_after_secs)
     }
 
     /// The header fields of the default response: `Retry-After`, `RateLimit-Policy` and
