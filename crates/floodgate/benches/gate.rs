@@ -123,7 +123,7 @@ fn single_thread(c: &mut Criterion) {
 }
 
 /// Takes the gate's only permit, so that every request is rejected.
-fn hold_only_permit(layer: &GateLayer) -> floodgate::Permit {
+fn hold_only_permit(layer: &GateLayer) -> floodgate::gate::Permit {
     let mut cx = Context::from_waker(Waker::noop());
     match pin!(layer.gate().acquire()).poll(&mut cx) {
         Poll::Ready(Ok(permit)) => permit,

@@ -9,7 +9,8 @@ use axum::extract::Request as AxumRequest;
 use axum::response::{IntoResponse, Response as AxumResponse};
 use axum::routing::get;
 use bytes::Bytes;
-use floodgate::{GateLayer, Reason, Rejection};
+use floodgate::GateLayer;
+use floodgate::gate::{GateService, Reason, Rejection};
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -24,13 +25,7 @@ const MAX_WAIT: Duration = Duration::from_millis(100);
 type Inner = mock::Mock<Request<()>, Response<Full<Bytes>>>;
 type Handle = mock::Handle<Request<()>, Response<Full<Bytes>>>;
 
-fn gated(
-    limit: usize,
-) -> (
-    GateLayer,
-    floodgate::GateService<Inner, floodgate::DefaultOnReject, floodgate::NoBypass>,
-    Handle,
-) {
+fn gated(limit: usize) -> (GateLayer, GateService<Inner>, Handle) {
     let layer = GateLayer::new(limit).max_wait(MAX_WAIT);
     let (inner, handle) = mock::pair();
     (layer.clone(), layer.layer(inner), handle)
@@ -101,8 +96,9 @@ async fn a_queued_request_is_served_when_a_permit_frees() {
 
 #[tokio::test(start_paused = true)]
 async fn a_full_queue_answers_503_at_once() {
-    let (layer, service, mut handle) = gated(1);
-    let _layer = layer.clone().max_queue(0);
+    let layer = GateLayer::new(1).max_wait(MAX_WAIT).max_queue(0);
+    let (inner, mut handle) = mock::pair();
+    let service: GateService<Inner> = layer.layer(inner);
     let mut first = tokio_test::task::spawn(service.clone().oneshot(Request::new(())));
     assert_pending!(first.poll());
     let _in_flight = handle.next_request().await.unwrap();
@@ -111,6 +107,33 @@ async fn a_full_queue_answers_503_at_once() {
     let response = assert_ready_ok!(second.poll());
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(layer.gate().snapshot().rejected.queue_full, 1);
+}
+
+#[test]
+fn configuring_a_clone_leaves_the_original_alone() {
+    let original = GateLayer::new(8).max_wait(MAX_WAIT).max_queue(16);
+    let clone = original.clone().max_wait(Duration::ZERO).max_queue(0);
+    let (kept, changed) = (original.gate().snapshot(), clone.gate().snapshot());
+    assert_eq!((kept.max_wait, kept.max_queue), (MAX_WAIT, 16));
+    assert_eq!((changed.max_wait, changed.max_queue), (Duration::ZERO, 0));
+
+    // Sharing is written down: `from_gate`.
+    let shared = GateLayer::from_gate(original.gate().clone());
+    shared.gate().set_limit(2);
+    assert_eq!(original.gate().snapshot().limit, 2);
+}
+
+#[test]
+fn the_limit_given_to_new_is_the_ceiling_of_an_adaptive_limit() {
+    use floodgate::limit::Aimd;
+    let layer = GateLayer::new(64).limit_algorithm(Aimd::new().initial_limit(100).max_limit(256));
+    assert_eq!(
+        layer.gate().snapshot().limit,
+        64,
+        "not dropped, and not exceeded"
+    );
+    let layer = GateLayer::new(64).limit_algorithm(Aimd::new().initial_limit(10).max_limit(256));
+    assert_eq!(layer.gate().snapshot().limit, 10);
 }
 
 #[tokio::test(start_paused = true)]
@@ -397,14 +420,14 @@ async fn closing_answers_503_while_in_flight_requests_finish() {
 
 /// Records every sample; the limit becomes 1 + the number of samples seen.
 #[derive(Debug, Clone, Default)]
-struct Recording(std::sync::Arc<std::sync::Mutex<Vec<floodgate::Sample>>>);
+struct Recording(std::sync::Arc<std::sync::Mutex<Vec<floodgate::limit::Sample>>>);
 
-impl floodgate::LimitAlgorithm for Recording {
+impl floodgate::limit::LimitAlgorithm for Recording {
     fn initial_limit(&self) -> usize {
         1
     }
 
-    fn update(&mut self, sample: &floodgate::Sample) -> usize {
+    fn update(&mut self, sample: &floodgate::limit::Sample) -> usize {
         let mut samples = self.0.lock().unwrap();
         samples.push(*sample);
         1 + samples.len()
@@ -440,7 +463,11 @@ async fn an_adaptive_limit_learns_latency_and_outcome_and_resizes_live() {
     // One sample in: the limit is now 2, so both waiters get in at once.
     assert_eq!(
         samples.0.lock().unwrap()[..],
-        [floodgate::Sample::new(Duration::from_millis(30), 1, true)]
+        [floodgate::limit::Sample::new(
+            Duration::from_millis(30),
+            1,
+            true
+        )]
     );
     let snapshot = gate.snapshot();
     assert_eq!(

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use floodgate::{Acquire, Gate, Permit, Queue, Reason};
+use floodgate::Queue;
+use floodgate::gate::{Acquire, Gate, GateConfig, Permit, Reason};
 use proptest::prelude::*;
 use tokio::time::Instant;
 use tokio_test::task::{Spawn, spawn};
@@ -100,12 +101,13 @@ fn check(ops: Vec<Op>, initial_limit: usize, queue: Queue) -> Result<(), TestCas
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let gate = Gate::new(initial_limit);
-        gate.set_max_wait(MAX_WAIT);
-        gate.set_max_queue(MAX_QUEUE);
-        gate.set_queue(queue);
-        gate.set_standing_after(Duration::from_millis(30));
-        gate.set_standing_wait(STANDING_WAIT);
+        let gate: Gate = GateConfig::new(initial_limit)
+            .max_wait(MAX_WAIT)
+            .max_queue(MAX_QUEUE)
+            .queue(queue)
+            .standing_after(Duration::from_millis(30))
+            .standing_wait(STANDING_WAIT)
+            .build();
         let mut model = Model {
             queue,
             arrivals: 0,

@@ -27,7 +27,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use floodgate::{Aimd, Fixed, Gradient2, LimitAlgorithm, Sample, Vegas};
+use floodgate::limit::{Aimd, Fixed, Gradient2, LimitAlgorithm, Sample, Vegas};
 
 /// The service time `d`, in nanoseconds of virtual time.
 const D: u64 = 10_000_000;

@@ -5,7 +5,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use floodgate::{Gate, Queue, Reason};
+use floodgate::Queue;
+use floodgate::gate::{Gate, GateConfig, Reason};
 use tokio::time::{Instant, sleep};
 use tokio_test::task::spawn;
 use tokio_test::{assert_pending, assert_ready_err, assert_ready_ok};
@@ -13,11 +14,12 @@ use tokio_test::{assert_pending, assert_ready_err, assert_ready_ok};
 const ALL: [Queue; 3] = [Queue::Fifo, Queue::Lifo, Queue::Codel];
 const SECOND: Duration = Duration::from_secs(1);
 
+fn config(limit: usize, max_wait: Duration, queue: Queue) -> GateConfig {
+    GateConfig::new(limit).max_wait(max_wait).queue(queue)
+}
+
 fn gate(limit: usize, max_wait: Duration, queue: Queue) -> Gate {
-    let gate = Gate::new(limit);
-    gate.set_max_wait(max_wait);
-    gate.set_queue(queue);
-    gate
+    config(limit, max_wait, queue).build()
 }
 
 /// Limit 4, max-wait 1 s: twelve simultaneous 200 ms requests all get in (the last ones after
@@ -34,7 +36,7 @@ async fn a_burst_shorter_than_max_wait_is_absorbed_whole() {
                 let admitted_after = start.elapsed();
                 sleep(Duration::from_millis(200)).await;
                 drop(permit);
-                Ok::<_, floodgate::Rejection>(admitted_after)
+                Ok::<_, floodgate::gate::Rejection>(admitted_after)
             })
         });
         let mut waits = Vec::new();
@@ -170,9 +172,10 @@ async fn from_a_cold_start_the_first_wave_stays_out_of_the_tail() {
 
 #[tokio::test(start_paused = true)]
 async fn a_standing_lifo_queue_serves_the_newest_first() {
-    let gate = gate(1, Duration::from_millis(100), Queue::Lifo);
-    gate.set_standing_after(Duration::from_millis(10));
-    gate.set_standing_wait(Duration::from_millis(50));
+    let gate = config(1, Duration::from_millis(100), Queue::Lifo)
+        .standing_after(Duration::from_millis(10))
+        .standing_wait(Duration::from_millis(50))
+        .build();
     let held = gate.acquire().await.unwrap();
     let mut old = spawn(gate.acquire());
     assert_pending!(old.poll());
@@ -186,9 +189,10 @@ async fn a_standing_lifo_queue_serves_the_newest_first() {
 
 #[tokio::test(start_paused = true)]
 async fn a_standing_codel_queue_sheds_stale_waiters_instead_of_admitting_them() {
-    let gate = gate(1, Duration::from_millis(100), Queue::Codel);
-    gate.set_standing_after(Duration::from_millis(10));
-    gate.set_standing_wait(Duration::from_millis(5));
+    let gate = config(1, Duration::from_millis(100), Queue::Codel)
+        .standing_after(Duration::from_millis(10))
+        .standing_wait(Duration::from_millis(5))
+        .build();
     let held = gate.acquire().await.unwrap();
     let mut stale = spawn(gate.acquire());
     assert_pending!(stale.poll());
@@ -204,8 +208,9 @@ async fn a_standing_codel_queue_sheds_stale_waiters_instead_of_admitting_them() 
 
 #[tokio::test(start_paused = true)]
 async fn a_standing_queue_gives_newcomers_only_the_short_wait() {
-    let gate = gate(1, Duration::from_millis(100), Queue::Codel);
-    gate.set_standing_after(Duration::from_millis(10));
+    let gate = config(1, Duration::from_millis(100), Queue::Codel)
+        .standing_after(Duration::from_millis(10))
+        .build();
     let _held = gate.acquire().await.unwrap();
     let mut first = spawn(gate.acquire());
     assert_pending!(first.poll());

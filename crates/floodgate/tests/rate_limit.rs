@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use floodgate::{
-    ClientIp, HeaderKey, KeyExtractor, MissingKey, OnRateLimited, Quota, RateLimitLayer,
-    RateLimitReason, RateLimitRejection,
+use floodgate::rate_limit::{
+    ClientIp, HeaderKey, KeyExtractor, MissingKey, OnReject, Reason, Rejection,
 };
+use floodgate::{Quota, RateLimitLayer};
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -57,9 +57,9 @@ fn inner(calls: &Calls) -> Inner {
 }
 
 /// The layer around a recording inner service.
-fn limited<E: KeyExtractor, R: OnRateLimited<Body> + Clone>(
+fn limited<E: KeyExtractor, R: OnReject<Body> + Clone>(
     layer: &RateLimitLayer<E, R>,
-) -> (floodgate::RateLimitService<Inner, E, R>, Calls) {
+) -> (floodgate::rate_limit::RateLimitService<Inner, E, R>, Calls) {
     let calls = Calls::default();
     (layer.layer(inner(&calls)), calls)
 }
@@ -77,7 +77,7 @@ fn keyed(key: &str) -> Request<()> {
 
 async fn status<S>(service: &S, request: Request<()>) -> StatusCode
 where
-    S: Service<Request<()>, Response = Response<floodgate::RateLimitBody<Body>>> + Clone,
+    S: Service<Request<()>, Response = Response<floodgate::rate_limit::ResponseBody<Body>>> + Clone,
     S::Error: std::fmt::Debug,
 {
     service.clone().oneshot(request).await.unwrap().status()
@@ -128,7 +128,7 @@ async fn rejection_is_429_with_retry_after_the_real_wait_rounded_up() {
     let layer = RateLimitLayer::new(Quota::new(2, Duration::from_secs(5)).burst(1));
     let exact = Arc::new(Mutex::new(None));
     let seen = Arc::clone(&exact);
-    let layer = layer.on_reject(move |rejection: &RateLimitRejection| {
+    let layer = layer.on_reject(move |rejection: &Rejection| {
         *seen.lock().unwrap() = rejection.retry_after();
         let mut response = Response::new(Body::from("custom"));
         *response.status_mut() = rejection.status();
@@ -477,7 +477,7 @@ async fn a_closure_sees_why_and_the_fields_are_added() {
         HeaderKey::from_static("x-api-key"),
     )
     .on_missing_key(MissingKey::BadRequest)
-    .on_reject(move |rejection: &RateLimitRejection| {
+    .on_reject(move |rejection: &Rejection| {
         seen.lock().unwrap().push(rejection.reason());
         let mut response = Response::new(Body::from("nope"));
         *response.status_mut() = rejection.status();
@@ -499,10 +499,7 @@ async fn a_closure_sees_why_and_the_fields_are_added() {
     );
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body, "nope");
-    assert_eq!(
-        *reasons.lock().unwrap(),
-        [RateLimitReason::MissingKey, RateLimitReason::Rate]
-    );
+    assert_eq!(*reasons.lock().unwrap(), [Reason::MissingKey, Reason::Rate]);
 }
 
 fn from_peer(peer: [u8; 4], forwarded_for: &str) -> Request<()> {

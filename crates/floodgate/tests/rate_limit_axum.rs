@@ -5,7 +5,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use floodgate::{GateLayer, KeySpec, Quota, RateLimitLayer};
+use floodgate::rate_limit::{HeaderKey, PeerIp, Reason};
+use floodgate::{GateLayer, Quota, RateLimitLayer};
 use http::{Request, StatusCode};
 use tower::ServiceExt;
 
@@ -58,9 +59,11 @@ async fn route_layer_limits_only_its_routes_and_runs_before_the_gate() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_key_spec_from_configuration() {
-    let spec: KeySpec = "header:x-api-key".parse().unwrap();
-    let layer = RateLimitLayer::keyed(Quota::per_minute(1).burst(1), spec);
+async fn one_bucket_per_header_value() {
+    let layer = RateLimitLayer::keyed(
+        Quota::per_minute(1).burst(1),
+        HeaderKey::from_static("x-api-key"),
+    );
     let app = Router::new()
         .route("/", get(|| async { "hi" }))
         .layer(layer.clone());
@@ -81,14 +84,40 @@ async fn a_key_spec_from_configuration() {
     assert_eq!(layer.limiter().snapshot().keys, 2);
 }
 
+/// An app that does not hand the peer address to the rate limit (no `ConnectInfo`, or an axum
+/// app built without floodgate's `axum` feature) must not fall silently into one shared bucket:
+/// every request is answered 500 and counted, and an error is logged.
+#[tokio::test(start_paused = true)]
+async fn a_peer_ip_key_without_a_peer_address_is_a_loud_500() {
+    let layer = RateLimitLayer::keyed(Quota::per_minute(1).burst(100), PeerIp);
+    let app = Router::new()
+        .route("/", get(|| async { "hi" }))
+        .layer(layer.clone());
+    for _ in 0..3 {
+        let request = Request::get("/").body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&body).contains("cannot see the client's address"),
+            "{body:?}"
+        );
+    }
+    let snapshot = layer.limiter().snapshot();
+    assert_eq!((snapshot.admitted, snapshot.rejected_missing_key), (0, 3));
+    assert_eq!(Reason::NoPeerAddress.as_str(), "no_peer_address");
+}
+
 /// A real server: `PeerIp` reads axum's `ConnectInfo<SocketAddr>` (feature `axum`).
 #[cfg(feature = "axum")]
 #[tokio::test]
 async fn peer_ip_from_axum_connect_info_over_a_real_socket() {
     use std::net::SocketAddr;
 
-    let layer = RateLimitLayer::keyed(Quota::per_minute(1).burst(2), floodgate::PeerIp)
-        .on_missing_key(floodgate::MissingKey::BadRequest);
+    let layer = RateLimitLayer::keyed(Quota::per_minute(1).burst(2), PeerIp)
+        .on_missing_key(floodgate::rate_limit::MissingKey::BadRequest);
     let app = Router::new()
         .route("/", get(|| async { "hi" }))
         .layer(layer.clone());

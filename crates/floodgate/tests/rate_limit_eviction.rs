@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use floodgate::{Quota, RateLimitLayer, RateLimiter, RequestHead};
+use floodgate::rate_limit::{RateLimiter, RequestHead};
+use floodgate::{Quota, RateLimitLayer};
 use http::{Request, Response, StatusCode};
 use tower::{Layer, Service, ServiceExt, service_fn};
 

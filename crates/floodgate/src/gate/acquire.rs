@@ -8,9 +8,9 @@ use std::task::{Context, Poll};
 
 use tokio::time::{Instant, Sleep, sleep_until};
 
-use super::permit::{Measure, Permit};
-use super::state::{Entry, Shared};
-use crate::{Reason, Rejection};
+use super::permit::Permit;
+use super::rejection::{Reason, Rejection};
+use super::state::{Core, Entry};
 
 /// Waits for a permit of a [`Gate`](super::Gate), at most `max_wait`.
 ///
@@ -22,7 +22,7 @@ use crate::{Reason, Rejection};
 /// with the time driver enabled.
 #[must_use = "futures do nothing unless polled"]
 pub struct Acquire {
-    shared: Arc<Shared>,
+    core: Arc<Core>,
     phase: Phase,
 }
 
@@ -41,23 +41,23 @@ enum Phase {
 }
 
 impl Acquire {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(core: Arc<Core>) -> Self {
         Self {
-            shared,
+            core,
             phase: Phase::Start,
         }
     }
 
     /// A future for a waiter that entered the queue already (without a waker).
     pub(crate) fn queued(
-        shared: Arc<Shared>,
+        core: Arc<Core>,
         index: usize,
         since: Instant,
         deadline: Option<Instant>,
         on_timeout: Reason,
     ) -> Self {
         Self {
-            shared,
+            core,
             phase: Phase::Queued {
                 index,
                 since,
@@ -68,15 +68,10 @@ impl Acquire {
         }
     }
 
-    fn finish(
-        &mut self,
-        outcome: Result<Option<Measure>, Rejection>,
-    ) -> Poll<Result<Permit, Rejection>> {
-        let phase = std::mem::replace(&mut self.phase, Phase::Done);
-        if let Phase::Queued { since, .. } = phase {
-            crate::metrics::record_queue_wait(since, outcome.is_ok());
-        }
-        Poll::Ready(outcome.map(|measure| Permit::counted(Arc::clone(&self.shared), measure)))
+    /// Resolves: admitted with this many in flight, or turned away.
+    fn finish(&mut self, outcome: Result<usize, Rejection>) -> Poll<Result<Permit, Rejection>> {
+        self.phase = Phase::Done;
+        Poll::Ready(outcome.map(|in_flight| Permit::admitted(Arc::clone(&self.core), in_flight)))
     }
 }
 
@@ -86,9 +81,8 @@ impl Future for Acquire {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         if let Phase::Start = this.phase {
-            let entry = this.shared.lock().enter(Some(cx.waker()));
-            match entry {
-                Entry::Admitted(measure) => return this.finish(Ok(measure)),
+            match this.core.enter(Some(cx.waker())) {
+                Entry::Admitted(in_flight) => return this.finish(Ok(in_flight)),
                 Entry::Rejected(rejection) => return this.finish(Err(rejection)),
                 Entry::Queued {
                     index,
@@ -118,22 +112,22 @@ impl Future for Acquire {
         };
         let (index, since, on_timeout) = (*index, *since, *on_timeout);
         {
-            let mut state = this.shared.lock();
-            match state.collect(index, since) {
+            let mut locked = this.core.lock();
+            match locked.collect(index, since) {
                 Some(outcome) => {
-                    drop(state);
+                    drop(locked);
                     return this.finish(outcome);
                 }
-                None => state.waiters.set_waker(index, cx.waker()),
+                None => locked.set_waker(index, cx.waker()),
             }
         }
         if let Some(deadline) = *deadline {
             let timer = timer.get_or_insert_with(|| Box::pin(sleep_until(deadline)));
             if timer.as_mut().poll(cx).is_ready() {
                 let outcome = {
-                    let mut state = this.shared.lock();
-                    state.time_out(index, on_timeout);
-                    state.collect(index, since)
+                    let mut locked = this.core.lock();
+                    locked.time_out(index, on_timeout);
+                    locked.collect(index, since)
                 };
                 let outcome = outcome.expect("a timed-out waiter is decided");
                 return this.finish(outcome);
@@ -146,10 +140,8 @@ impl Future for Acquire {
 impl Drop for Acquire {
     fn drop(&mut self) {
         if let Phase::Queued { index, .. } = self.phase {
-            let released = self.shared.lock().leave(index);
-            if let Some(released) = released {
-                released.wake(&self.shared);
-            }
+            let wakers = self.core.lock().leave(index);
+            wakers.wake(&self.core);
         }
     }
 }

@@ -1,9 +1,13 @@
 //! Queue disciplines: in which order waiters get permits, and when the gate stops letting them
 //! wait long.
 
+use std::task::Waker;
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use super::rejection::Reason;
+use super::waiters::{Verdict, WaiterList};
 
 /// In which order queued requests are admitted, and how the queue behaves under sustained
 /// overload.
@@ -19,6 +23,7 @@ use tokio::time::Instant;
 /// ```
 /// use std::time::Duration;
 /// use floodgate::{GateLayer, Queue};
+/// use floodgate::gate::GateConfig;
 ///
 /// let gate = GateLayer::new(8)
 ///     .max_wait(Duration::from_millis(100))
@@ -75,6 +80,99 @@ impl std::str::FromStr for Queue {
     }
 }
 
+/// The queue discipline as one component of the gate's core, with three hooks: a request
+/// queues ([`wait_for_newcomer`](Discipline::wait_for_newcomer)), capacity goes idle
+/// ([`on_idle`](Discipline::on_idle)), and a permit is free for a waiter
+/// ([`next_waiter`](Discipline::next_waiter)). FIFO needs none of its state.
+#[derive(Debug)]
+pub(crate) struct Discipline {
+    queue: Queue,
+    max_wait: Duration,
+    standing_after: Duration,
+    standing_wait: Duration,
+    standing: Standing,
+}
+
+impl Discipline {
+    pub(crate) fn new(
+        queue: Queue,
+        max_wait: Duration,
+        standing_after: Duration,
+        standing_wait: Duration,
+    ) -> Self {
+        Self {
+            queue,
+            max_wait,
+            standing_after,
+            standing_wait,
+            standing: Standing::default(),
+        }
+    }
+
+    /// How long a request queueing at `now` may wait, and the reason if that runs out.
+    pub(crate) fn wait_for_newcomer(&mut self, now: Instant) -> (Duration, Reason) {
+        if self.queue == Queue::Fifo {
+            return (self.max_wait, Reason::Timeout);
+        }
+        // A gap in the queue shorter than twice the standing wait (folly's CoDel sheds at twice
+        // its target, too) is the instant between a wave of rejections and their retries, not
+        // the end of the overload.
+        self.standing
+            .on_queue(now, self.standing_wait.saturating_mul(2));
+        if self.is_standing(now) && self.standing_wait < self.max_wait {
+            (self.standing_wait, Reason::Shed)
+        } else {
+            (self.max_wait, Reason::Timeout)
+        }
+    }
+
+    /// Whether the discipline must hear of capacity going idle: an overload episode is on and
+    /// has not seen idle capacity yet. While it must, permits come back through the lock.
+    pub(crate) fn wants_idle(&self) -> bool {
+        self.queue != Queue::Fifo && self.standing.is_busy()
+    }
+
+    /// Capacity went idle: a permit came back, or was free, with nobody waiting.
+    pub(crate) fn on_idle(&mut self) {
+        if self.queue != Queue::Fifo {
+            self.standing.on_idle();
+        }
+    }
+
+    /// The waiter to admit next, if any. While the queue stands, LIFO and CoDel first shed the
+    /// waiters that have waited longer than `standing_wait` (the oldest are at the front; each
+    /// one's waker goes to `on_shed`), then LIFO takes the newest and CoDel the oldest of the rest.
+    pub(crate) fn next_waiter(
+        &mut self,
+        waiters: &mut WaiterList,
+        mut on_shed: impl FnMut(Option<Waker>),
+    ) -> Option<usize> {
+        let (front, _) = waiters.front()?;
+        if self.queue == Queue::Fifo {
+            return Some(front);
+        }
+        let now = Instant::now();
+        if !self.is_standing(now) {
+            return Some(front);
+        }
+        while let Some((index, since)) = waiters.front() {
+            if now.saturating_duration_since(since) <= self.standing_wait {
+                break;
+            }
+            on_shed(waiters.decide(index, Verdict::Rejected(Reason::Shed)));
+        }
+        let next = match self.queue {
+            Queue::Lifo => waiters.back(),
+            _ => waiters.front(),
+        };
+        next.map(|(index, _)| index)
+    }
+
+    fn is_standing(&self, now: Instant) -> bool {
+        self.standing.is_standing(now, self.standing_after)
+    }
+}
+
 /// Tells a burst from a standing queue.
 ///
 /// An overload episode starts when a request has to queue and ends when capacity goes idle
@@ -108,6 +206,11 @@ impl Standing {
         if self.episode_since.is_some() && self.idle_since.is_none() {
             self.idle_since = Some(Instant::now());
         }
+    }
+
+    /// An episode is on and no idle capacity has been seen since it started.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.episode_since.is_some() && self.idle_since.is_none()
     }
 
     /// Whether the queue has stood for `standing_after` at `now`.

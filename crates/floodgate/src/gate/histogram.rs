@@ -1,5 +1,6 @@
 //! A fixed-bucket histogram of how long admitted requests waited for their permit.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Bucket upper bounds: 0.5 ms to 10 s, roughly ×2.5 apart (the Prometheus client defaults,
@@ -25,7 +26,7 @@ const BOUNDS: [Duration; 15] = [
 /// How long admitted requests waited for their permit: counts per bucket, total and sum, like a
 /// Prometheus histogram. Requests admitted at once count as a wait of zero.
 ///
-/// Part of every [`Snapshot`](crate::Snapshot), so an exporter can render it at scrape time.
+/// Part of every [`Snapshot`](super::Snapshot), so an exporter can render it at scrape time.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -45,9 +46,9 @@ pub struct WaitHistogram {
 }
 
 impl WaitHistogram {
+    #[cfg(test)]
     pub(crate) fn record(&mut self, wait: Duration) {
-        let bucket = BOUNDS.partition_point(|bound| *bound < wait);
-        self.counts[bucket] += 1;
+        self.counts[bucket_of(wait)] += 1;
         self.sum = self.sum.saturating_add(wait);
     }
 
@@ -79,6 +80,34 @@ impl WaitHistogram {
     }
 }
 
+fn bucket_of(wait: Duration) -> usize {
+    BOUNDS.partition_point(|bound| *bound < wait)
+}
+
+/// The recording side of a [`WaitHistogram`]: atomic counters, so that requests record their
+/// wait without the gate's lock, and snapshots read it without stopping them.
+#[derive(Debug, Default)]
+pub(crate) struct WaitRecorder {
+    counts: [AtomicU64; BOUNDS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl WaitRecorder {
+    pub(crate) fn record(&self, wait: Duration) {
+        self.counts[bucket_of(wait)].fetch_add(1, Relaxed);
+        let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Relaxed);
+    }
+
+    /// The waits recorded so far.
+    pub(crate) fn load(&self) -> WaitHistogram {
+        WaitHistogram {
+            counts: std::array::from_fn(|bucket| self.counts[bucket].load(Relaxed)),
+            sum: Duration::from_nanos(self.sum_nanos.load(Relaxed)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +127,15 @@ mod tests {
         assert_eq!(buckets.last().unwrap(), &(Duration::from_secs(10), 3));
         assert_eq!(histogram.count(), 4);
         assert_eq!(histogram.sum(), Duration::from_millis(60_008));
+
+        let recorder = WaitRecorder::default();
+        for wait in [0, 1, 7, 60_000] {
+            recorder.record(Duration::from_millis(wait));
+        }
+        assert_eq!(
+            recorder.load(),
+            histogram,
+            "the atomic recorder counts alike"
+        );
     }
 }

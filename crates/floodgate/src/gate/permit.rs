@@ -5,18 +5,18 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::state::Shared;
+use super::state::Core;
 use crate::limit::Sample;
 
 /// The right to be in flight: one of the gate's `limit` slots, given back when dropped.
 ///
-/// [`GateService`](crate::GateService) moves the permit into the response body, so a request
+/// [`GateService`](super::GateService) moves the permit into the response body, so a request
 /// counts against the limit until its body has been sent or dropped. Dropping a permit admits the
 /// next waiter in the queue.
 ///
 /// With an adaptive limit, dropping the permit also reports the request's latency to the
-/// [`LimitAlgorithm`](crate::LimitAlgorithm); call [`mark_dropped`](Permit::mark_dropped) first
-/// if the request failed in a way that signals overload.
+/// [`LimitAlgorithm`](crate::limit::LimitAlgorithm); call [`mark_dropped`](Permit::mark_dropped)
+/// first if the request failed in a way that signals overload.
 ///
 /// ```
 /// use floodgate::Gate;
@@ -31,33 +31,28 @@ use crate::limit::Sample;
 /// ```
 #[must_use = "the request is admitted only while the permit is held"]
 pub struct Permit {
-    shared: Arc<Shared>,
+    core: Arc<Core>,
     measure: Option<Measure>,
     dropped: bool,
 }
 
 /// When a measured request was admitted, and how many were in flight then.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Measure {
+struct Measure {
     at: Instant,
     in_flight: usize,
 }
 
-impl Measure {
-    pub(crate) fn start(in_flight: usize) -> Self {
-        Self {
+impl Permit {
+    /// Wraps a permit the core has already counted, admitted with `in_flight` in flight.
+    #[inline]
+    pub(crate) fn admitted(core: Arc<Core>, in_flight: usize) -> Self {
+        let measure = core.controller.as_ref().map(|_| Measure {
             at: Instant::now(),
             in_flight,
-        }
-    }
-}
-
-impl Permit {
-    /// Wraps a permit the state has already counted.
-    #[inline]
-    pub(crate) fn counted(shared: Arc<Shared>, measure: Option<Measure>) -> Self {
+        });
         Self {
-            shared,
+            core,
             measure,
             dropped: false,
         }
@@ -78,10 +73,24 @@ impl Permit {
 impl Drop for Permit {
     #[inline]
     fn drop(&mut self) {
-        let sample = self
-            .measure
-            .map(|measure| Sample::new(measure.at.elapsed(), measure.in_flight, self.dropped));
-        self.shared.release(sample);
+        // Gives the slot back last, and also if the algorithm panics.
+        let _release = Release(&self.core);
+        if let (Some(measure), Some(controller)) = (self.measure, &self.core.controller) {
+            let sample = Sample::new(measure.at.elapsed(), measure.in_flight, self.dropped);
+            // The algorithm moves the limit below the gate's ceiling, never to zero.
+            let limit = controller.update(&sample);
+            self.core.set_limit(limit.clamp(1, self.core.config.limit));
+        }
+    }
+}
+
+/// Releases one permit when dropped.
+struct Release<'a>(&'a Core);
+
+impl Drop for Release<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.release();
     }
 }
 

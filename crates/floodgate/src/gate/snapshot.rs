@@ -4,10 +4,13 @@ use std::time::Duration;
 
 use super::discipline::Queue;
 use super::histogram::WaitHistogram;
-use crate::Reason;
+use super::rejection::Reason;
 
-/// A consistent point-in-time view of a [`Gate`](super::Gate): its settings, its current load and
-/// its counters since it was created.
+/// A view of a [`Gate`](super::Gate): its settings, its current load and its counters since it
+/// was created.
+///
+/// The load (`limit`, `in_flight`, `queued`) is read at one instant; the counters are each
+/// exact, read one after the other while requests keep coming.
 ///
 /// ```
 /// use floodgate::Gate;
@@ -38,7 +41,7 @@ pub struct Snapshot {
     pub max_queue: usize,
     /// The queue discipline.
     pub queue: Queue,
-    /// Whether a [`LimitAlgorithm`](crate::LimitAlgorithm) sets the limit.
+    /// Whether a [`LimitAlgorithm`](crate::limit::LimitAlgorithm) sets the limit.
     pub adaptive: bool,
     /// Requests admitted since the gate was created.
     pub admitted: u64,
@@ -51,7 +54,7 @@ pub struct Snapshot {
 /// Rejection counters by [`Reason`].
 ///
 /// ```
-/// use floodgate::{Reason, RejectedCounts};
+/// use floodgate::gate::{Reason, RejectedCounts};
 ///
 /// let counts = RejectedCounts::default();
 /// assert_eq!(counts.get(Reason::Timeout), 0);
@@ -86,13 +89,13 @@ impl RejectedCounts {
         Reason::ALL.iter().map(|reason| self.get(*reason)).sum()
     }
 
-    pub(crate) fn add(&mut self, reason: Reason) {
+    pub(crate) fn add(&mut self, reason: Reason, count: u64) {
         let counter = match reason {
             Reason::Timeout => &mut self.timeout,
             Reason::QueueFull => &mut self.queue_full,
             Reason::Closed => &mut self.closed,
             Reason::Shed => &mut self.shed,
         };
-        *counter += 1;
+        *counter += count;
     }
 }

@@ -1,69 +1,90 @@
-//! The admission state behind a [`Gate`](super::Gate): one mutex around limit, in-flight count,
-//! waiter queue, settings and counters.
+//! The admission core: the limit, the in-flight count, the waiters, and whether the gate is
+//! closed. Nothing else.
 //!
-//! Every decision takes the lock once and does O(1) work under it; wakers are returned to the
-//! caller and woken after the lock is released.
+//! # Two paths
+//!
+//! The in-flight count lives in one atomic word with a `LOCKED` flag. While the flag is clear,
+//! nobody waits and nothing needs to hear of a release, so a request is admitted by one
+//! compare-and-swap (if fewer than `limit` are in flight) and a permit comes back by another:
+//! no lock. Whenever a request has to queue, the gate is closed, someone awaits
+//! [`Gate::drained`](super::Gate::drained), or the queue discipline must hear of idle capacity,
+//! the flag is set, and every admission and release goes through the mutex instead (as
+//! tokio's semaphore hands permits to waiters under its lock).
+//!
+//! The flag is set and cleared only under the mutex, and while it is set the fast path never
+//! writes the word: a lock holder first sets the flag (`freeze`), then reads and changes the
+//! count as if it owned it, then clears the flag again if nothing needs the lock (`thaw`). A
+//! fast-path CAS that raced with `freeze` fails, because the word changed, and takes the lock.
+//! So a newcomer never overtakes a waiter: once somebody waits, nobody is admitted but through
+//! the queue.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
-use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::discipline::{Queue, Standing};
-use super::histogram::WaitHistogram;
-use super::permit::Measure;
+use super::config::GateConfig;
+use super::controller::Controller;
+use super::discipline::Discipline;
+use super::histogram::WaitRecorder;
+use super::rejection::{Reason, Rejection};
 use super::snapshot::{RejectedCounts, Snapshot};
 use super::waiters::{Verdict, WaiterList};
-use crate::Reason;
-use crate::limit::{LimitAlgorithm, Sample};
-use crate::rejection::{Rejection, retry_after_secs};
 
-pub(crate) const DEFAULT_MAX_WAIT: Duration = Duration::from_millis(100);
-pub(crate) const DEFAULT_MAX_QUEUE: usize = 1024;
-pub(crate) const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
-pub(crate) const DEFAULT_STANDING_WAIT: Duration = Duration::from_millis(5);
+/// The largest limit the in-flight word can count up to.
+pub(crate) const MAX_LIMIT: usize = usize::MAX >> 2;
 
-/// What the gate owns and shares between all clones of a layer, service and handle.
+/// Set while admissions and releases must go through the lock.
+const LOCKED: usize = 1;
+/// One request in flight, in the state word.
+const ONE: usize = 2;
+
+/// What a gate shares between all its handles, services and permits.
 #[derive(Debug)]
-pub(crate) struct Shared {
-    state: Mutex<State>,
-    /// Woken when `in_flight` drops to zero while somebody awaits `Gate::drained`.
+pub(crate) struct Core {
+    /// `in_flight * ONE | LOCKED`.
+    state: AtomicUsize,
+    /// Beside `state`: both are written by every admission.
+    admitted: AtomicU64,
+    limit: AtomicUsize,
+    queue: Mutex<Queued>,
+    /// Woken when the in-flight count drops to zero while somebody awaits `drained`.
     pub(crate) drained: Notify,
+    rejected: [AtomicU64; Reason::ALL.len()],
+    queue_wait: WaitRecorder,
+    /// Sets the limit from samples; `None` for a fixed limit (then nothing is measured).
+    pub(crate) controller: Option<Controller>,
+    /// The settings (read-only).
+    pub(crate) config: GateConfig,
 }
 
-impl Shared {
-    pub(crate) fn new(limit: usize) -> Self {
-        Self {
-            state: Mutex::new(State::new(limit)),
-            drained: Notify::new(),
-        }
-    }
+/// What only the lock holder touches.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    waiters: WaiterList,
+    discipline: Discipline,
+    closed: bool,
+    /// How many `drained` futures wait, so that releases notify only then.
+    drain_watchers: usize,
+}
 
-    /// Locks the state. No code panics while holding the lock, but a poisoned lock is still
-    /// usable: the state is consistent after every method of `State`.
-    #[inline]
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Gives back one permit (with what the request taught, if the limit is adaptive) and
-    /// admits the next waiter, if any.
-    #[inline]
-    pub(crate) fn release(&self, sample: Option<Sample>) {
-        let released = self.lock().release(sample);
-        if let Some(released) = released {
-            released.wake(self);
-        }
+impl Queued {
+    /// Whether admissions and releases may skip the lock.
+    fn lock_free(&self) -> bool {
+        self.waiters.is_empty()
+            && !self.closed
+            && self.drain_watchers == 0
+            && !self.discipline.wants_idle()
     }
 }
 
 /// How a request entered the gate.
 #[derive(Debug)]
 pub(crate) enum Entry {
-    /// Admitted at once; a permit has been counted.
-    Admitted(Option<Measure>),
+    /// Admitted at once, with this many in flight (itself included).
+    Admitted(usize),
     /// Turned away at once.
     Rejected(Rejection),
     /// Queued at `index`; turned away at `deadline` (`None`: never) if still waiting, for the
@@ -78,9 +99,11 @@ pub(crate) enum Entry {
 
 /// Wakers to call once the lock is released: usually none or one, so the first is kept inline.
 #[derive(Debug, Default)]
+#[must_use]
 pub(crate) struct Wakers {
     first: Option<Waker>,
     rest: Vec<Waker>,
+    drained: bool,
 }
 
 impl Wakers {
@@ -92,335 +115,381 @@ impl Wakers {
         }
     }
 
-    #[inline]
-    pub(crate) fn wake(self) {
+    /// Wakes everybody, and the `drained` futures if the gate drained.
+    pub(crate) fn wake(self, core: &Core) {
         if let Some(first) = self.first {
             first.wake();
             self.rest.into_iter().for_each(Waker::wake);
         }
-    }
-}
-
-/// The effects of a release to carry out after unlocking.
-#[must_use]
-#[derive(Debug)]
-pub(crate) struct Released {
-    wakers: Wakers,
-    drained: bool,
-}
-
-impl Released {
-    #[inline]
-    pub(crate) fn wake(self, shared: &Shared) {
-        self.wakers.wake();
         if self.drained {
-            shared.drained.notify_waiters();
+            core.drained.notify_waiters();
         }
     }
 }
 
-#[derive(Debug)]
-pub(crate) struct State {
-    limit: usize,
-    in_flight: usize,
-    closed: bool,
-    pub(crate) waiters: WaiterList,
-    max_wait: Duration,
-    max_queue: usize,
-    retry_after_secs: u64,
-    queue: Queue,
-    /// How long an overload episode lasts before the queue counts as standing (`None`: `max_wait`).
-    standing_after: Option<Duration>,
-    /// The longest wait while the queue stands (LIFO and CoDel).
-    standing_wait: Duration,
-    standing: Standing,
-    /// Sets the limit from samples; `None` for a fixed limit (then nothing is measured).
-    algorithm: Option<Box<dyn LimitAlgorithm>>,
-    admitted: u64,
-    rejected: RejectedCounts,
-    /// Waits of requests admitted from the queue; those admitted at once (`admitted` minus
-    /// this histogram's count) are added as zero waits when a snapshot is taken.
-    queue_wait: WaitHistogram,
-    /// How many `Gate::drained` futures are waiting, so that a release notifies only then.
-    pub(crate) drain_watchers: usize,
+/// The lock, held: the core's locked path.
+pub(crate) struct Locked<'a> {
+    core: &'a Core,
+    queue: MutexGuard<'a, Queued>,
 }
 
-impl State {
-    fn new(limit: usize) -> Self {
+impl Core {
+    pub(crate) fn new(config: GateConfig) -> Self {
+        let discipline = Discipline::new(
+            config.queue,
+            config.max_wait,
+            config.standing_after_or_default(),
+            config.standing_wait,
+        );
+        let controller = config
+            .algorithm
+            .clone()
+            .map(|algorithm| Controller::new(algorithm.into_algorithm()));
+        let limit = match &controller {
+            Some(controller) => controller.initial_limit().clamp(1, config.limit),
+            None => config.limit,
+        };
         Self {
-            limit,
-            in_flight: 0,
-            closed: false,
-            waiters: WaiterList::default(),
-            max_wait: DEFAULT_MAX_WAIT,
-            max_queue: DEFAULT_MAX_QUEUE,
-            retry_after_secs: retry_after_secs(DEFAULT_RETRY_AFTER),
-            queue: Queue::Fifo,
-            standing_after: None,
-            standing_wait: DEFAULT_STANDING_WAIT,
-            standing: Standing::default(),
-            algorithm: None,
-            admitted: 0,
-            rejected: RejectedCounts::default(),
-            queue_wait: WaitHistogram::default(),
-            drain_watchers: 0,
+            state: AtomicUsize::new(0),
+            admitted: AtomicU64::new(0),
+            limit: AtomicUsize::new(limit),
+            queue: Mutex::new(Queued {
+                waiters: WaiterList::default(),
+                discipline,
+                closed: false,
+                drain_watchers: 0,
+            }),
+            drained: Notify::new(),
+            rejected: Default::default(),
+            queue_wait: WaitRecorder::default(),
+            controller,
+            config,
         }
     }
 
-    /// A new request arrives: admit it, queue it, or turn it away.
+    /// Takes the lock. No code panics while holding it, but a poisoned lock is still usable:
+    /// the state is consistent after every method of `Locked`.
+    pub(crate) fn lock(&self) -> Locked<'_> {
+        Locked {
+            core: self,
+            queue: self.queue.lock().unwrap_or_else(PoisonError::into_inner),
+        }
+    }
+
+    /// The fast path of admission: `Some(in_flight)` if a slot was free and nobody waits.
     #[inline]
-    pub(crate) fn enter(&mut self, waker: Option<&Waker>) -> Entry {
-        if self.closed {
-            return Entry::Rejected(self.reject(Reason::Closed));
-        }
-        // Free capacity with waiters present is handed out at once by `release` and
-        // `set_limit`, so this never lets a newcomer overtake the queue.
-        if self.in_flight < self.limit && self.waiters.is_empty() {
-            return Entry::Admitted(self.admit());
-        }
-        if self.waiters.len() >= self.max_queue {
-            return Entry::Rejected(self.reject(Reason::QueueFull));
-        }
-        if self.max_wait.is_zero() {
-            return Entry::Rejected(self.reject(Reason::Timeout));
-        }
-        let since = Instant::now();
-        let (wait, on_timeout) = self.wait_for_newcomer(since);
-        let index = self.waiters.push_back(waker.cloned(), since);
-        Entry::Queued {
-            index,
-            since,
-            deadline: since.checked_add(wait),
-            on_timeout,
+    pub(crate) fn try_admit(&self) -> Option<usize> {
+        let limit = self.limit.load(Ordering::Relaxed);
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & LOCKED != 0 || state / ONE >= limit {
+                return None;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state + ONE,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.admitted.fetch_add(1, Ordering::Relaxed);
+                    return Some(state / ONE + 1);
+                }
+                Err(actual) => state = actual,
+            }
         }
     }
 
-    /// Counts an admission; starts measuring it if the limit is adaptive.
+    /// A request arrives: admitted by the fast path, turned away without the lock if it could
+    /// not wait anyway, or decided under the lock.
     #[inline]
-    fn admit(&mut self) -> Option<Measure> {
-        self.in_flight += 1;
-        self.admitted += 1;
-        self.algorithm
-            .as_ref()
-            .map(|_| Measure::start(self.in_flight))
+    pub(crate) fn enter(&self, waker: Option<&Waker>) -> Entry {
+        if let Some(in_flight) = self.try_admit() {
+            return Entry::Admitted(in_flight);
+        }
+        if self.state.load(Ordering::Relaxed) & LOCKED == 0 {
+            // Full, and nobody queued: a gate that never queues answers without the lock.
+            if self.config.max_queue == 0 {
+                return Entry::Rejected(self.reject(Reason::QueueFull));
+            }
+            if self.config.max_wait.is_zero() {
+                return Entry::Rejected(self.reject(Reason::Timeout));
+            }
+        }
+        self.lock().enter(waker)
     }
 
-    /// How long a request queueing at `now` may wait, and the reason if that runs out.
-    fn wait_for_newcomer(&mut self, now: Instant) -> (Duration, Reason) {
-        if self.queue == Queue::Fifo {
-            return (self.max_wait, Reason::Timeout);
-        }
-        // A gap in the queue shorter than twice the standing wait (folly's CoDel sheds at twice
-        // its target, too) is the instant between a wave of rejections and their retries, not
-        // the end of the overload.
-        self.standing.on_queue(now, self.standing_wait * 2);
-        if self.is_standing(now) && self.standing_wait < self.max_wait {
-            (self.standing_wait, Reason::Shed)
-        } else {
-            (self.max_wait, Reason::Timeout)
+    /// The fast path of a release: `true` if the permit came back without the lock.
+    #[inline]
+    fn try_release(&self) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & LOCKED != 0 {
+                return false;
+            }
+            debug_assert!(state >= ONE, "released more permits than were taken");
+            match self.state.compare_exchange_weak(
+                state,
+                state - ONE,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
         }
     }
 
-    fn is_standing(&self, now: Instant) -> bool {
-        // Half of `max_wait` by default: the first wave of a sustained overload is a burst too,
-        // and every request it admits has waited up to `standing_after`. Half keeps those few
-        // first waiters out of the p99 of a short overload, and still absorbs any burst whose
-        // queue drains within half the wait it was promised.
-        let after = self.standing_after.unwrap_or(self.max_wait / 2);
-        self.standing.is_standing(now, after)
+    /// Gives back one permit, and hands free capacity to the next waiter, if any.
+    #[inline]
+    pub(crate) fn release(&self) {
+        if !self.try_release() {
+            self.release_locked();
+        }
+    }
+
+    #[inline(never)]
+    fn release_locked(&self) {
+        let wakers = self.lock().release();
+        wakers.wake(self);
+    }
+
+    /// Requests in flight now.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.state.load(Ordering::Acquire) / ONE
+    }
+
+    /// The limit now.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Changes the limit and hands new capacity to waiters.
+    pub(crate) fn set_limit(&self, limit: usize) {
+        if self.limit.swap(limit, Ordering::Relaxed) == limit {
+            return;
+        }
+        let wakers = self.lock().admit_waiters();
+        wakers.wake(self);
     }
 
     /// Counts a rejection and describes it.
-    pub(crate) fn reject(&mut self, reason: Reason) -> Rejection {
-        self.rejected.add(reason);
+    pub(crate) fn reject(&self, reason: Reason) -> Rejection {
+        self.rejected[reason.index()].fetch_add(1, Ordering::Relaxed);
         self.rejection(reason)
     }
 
     /// Describes a rejection without counting it (it was counted when decided).
     pub(crate) fn rejection(&self, reason: Reason) -> Rejection {
-        Rejection::new(reason, self.retry_after_secs)
+        Rejection::new(reason, self.config.retry_after)
+    }
+
+    /// The gate's settings, load and counters. The load (limit, in flight, queued) is read
+    /// under the lock, at one instant; each counter is exact, read one after the other.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let (queued, closed) = {
+            let locked = self.lock();
+            (locked.queue.waiters.len(), locked.queue.closed)
+        };
+        let admitted = self.admitted.load(Ordering::Relaxed);
+        let mut queue_wait = self.queue_wait.load();
+        queue_wait.record_zeros(admitted.saturating_sub(queue_wait.count()));
+        let mut rejected = RejectedCounts::default();
+        for reason in Reason::ALL {
+            rejected.add(
+                reason,
+                self.rejected[reason.index()].load(Ordering::Relaxed),
+            );
+        }
+        Snapshot {
+            limit: self.limit(),
+            in_flight: self.in_flight(),
+            queued,
+            closed,
+            max_wait: self.config.max_wait,
+            max_queue: self.config.max_queue,
+            queue: self.config.queue,
+            adaptive: self.config.algorithm.is_some(),
+            admitted,
+            rejected,
+            queue_wait,
+        }
+    }
+}
+
+impl Locked<'_> {
+    /// Sets the flag: from now on only the lock holder changes the count. Returns the count.
+    fn freeze(&self) -> usize {
+        self.core.state.fetch_or(LOCKED, Ordering::Acquire) / ONE
+    }
+
+    /// Clears the flag if nothing needs the lock any more.
+    fn thaw(&self) {
+        if self.queue.lock_free() {
+            self.core.state.fetch_and(!LOCKED, Ordering::Release);
+        }
+    }
+
+    fn add_in_flight(&self) {
+        self.core.state.fetch_add(ONE, Ordering::Relaxed);
+    }
+
+    /// A new request arrives: admit it, queue it, or turn it away.
+    fn enter(mut self, waker: Option<&Waker>) -> Entry {
+        let in_flight = self.freeze();
+        let config = &self.core.config;
+        let entry = if self.queue.closed {
+            Entry::Rejected(self.core.reject(Reason::Closed))
+        } else if in_flight < self.core.limit() && self.queue.waiters.is_empty() {
+            // Free capacity with waiters present is handed out at once by `release` and
+            // `set_limit`, so this never lets a newcomer overtake the queue.
+            self.add_in_flight();
+            self.core.admitted.fetch_add(1, Ordering::Relaxed);
+            Entry::Admitted(in_flight + 1)
+        } else if self.queue.waiters.len() >= config.max_queue {
+            Entry::Rejected(self.core.reject(Reason::QueueFull))
+        } else if config.max_wait.is_zero() {
+            Entry::Rejected(self.core.reject(Reason::Timeout))
+        } else {
+            let since = Instant::now();
+            let (wait, on_timeout) = self.queue.discipline.wait_for_newcomer(since);
+            let index = self.queue.waiters.push_back(waker.cloned(), since);
+            Entry::Queued {
+                index,
+                since,
+                deadline: since.checked_add(wait),
+                on_timeout,
+            }
+        };
+        self.thaw();
+        entry
+    }
+
+    /// Stores the waker to call when the waiter at `index` is decided.
+    pub(crate) fn set_waker(&mut self, index: usize, waker: &Waker) {
+        self.queue.waiters.set_waker(index, waker);
     }
 
     /// Collects the verdict on a queued waiter: `None` while it waits; once decided, frees its
-    /// slot and says whether it was admitted (its permit is then counted) or turned away.
+    /// slot and says whether it was admitted (its permit is then counted, with this many in
+    /// flight) or turned away.
     pub(crate) fn collect(
         &mut self,
         index: usize,
         since: Instant,
-    ) -> Option<Result<Option<Measure>, Rejection>> {
-        let outcome = match self.waiters.verdict(index) {
+    ) -> Option<Result<usize, Rejection>> {
+        let outcome = match self.queue.waiters.verdict(index) {
             Verdict::Waiting => return None,
             Verdict::Admitted => {
-                self.admitted += 1;
-                self.queue_wait.record(since.elapsed());
-                Ok(self
-                    .algorithm
-                    .as_ref()
-                    .map(|_| Measure::start(self.in_flight)))
+                self.core.admitted.fetch_add(1, Ordering::Relaxed);
+                self.core.queue_wait.record(since.elapsed());
+                Ok(self.core.in_flight())
             }
-            Verdict::Rejected(reason) => Err(self.rejection(reason)),
+            Verdict::Rejected(reason) => Err(self.core.rejection(reason)),
         };
-        self.waiters.remove(index);
+        self.queue.waiters.remove(index);
         Some(outcome)
     }
 
     /// A queued waiter's deadline passed: it is turned away for `reason`, unless it was decided
     /// meanwhile.
     pub(crate) fn time_out(&mut self, index: usize, reason: Reason) {
-        if self.waiters.verdict(index) == Verdict::Waiting {
-            drop(self.waiters.decide(index, Verdict::Rejected(reason)));
-            self.rejected.add(reason);
+        if self.queue.waiters.verdict(index) == Verdict::Waiting {
+            drop(self.queue.waiters.decide(index, Verdict::Rejected(reason)));
+            self.core.rejected[reason.index()].fetch_add(1, Ordering::Relaxed);
+            self.thaw();
         }
     }
 
     /// A queued waiter goes away (its future was dropped). Returns what to wake.
-    pub(crate) fn leave(&mut self, index: usize) -> Option<Released> {
-        let verdict = self.waiters.verdict(index);
-        self.waiters.remove(index);
-        // Admitted but never collected: hand the permit on.
+    pub(crate) fn leave(mut self, index: usize) -> Wakers {
+        let verdict = self.queue.waiters.verdict(index);
+        self.queue.waiters.remove(index);
         if verdict == Verdict::Admitted {
-            self.release(None)
+            // Admitted but never collected: hand the permit on.
+            self.release()
         } else {
-            None
+            self.thaw();
+            Wakers::default()
         }
     }
 
-    /// A permit comes back, with what its request taught if the limit is adaptive. Returns what
-    /// to wake, if anything.
-    #[inline]
-    pub(crate) fn release(&mut self, sample: Option<Sample>) -> Option<Released> {
-        debug_assert!(self.in_flight > 0, "released more permits than were taken");
-        self.in_flight -= 1;
-        if let (Some(algorithm), Some(sample)) = (self.algorithm.as_mut(), sample) {
-            self.limit = algorithm.update(&sample).max(1);
-        }
-        let drained = self.in_flight == 0 && self.drain_watchers > 0;
-        if self.waiters.is_empty() {
-            // The common case, kept short: capacity goes idle, nobody to wake.
-            if self.queue != Queue::Fifo {
-                self.standing.on_idle();
-            }
-            return drained.then(|| Released {
-                wakers: Wakers::default(),
-                drained,
-            });
-        }
-        let mut wakers = Wakers::default();
-        self.admit_waiters(&mut wakers);
-        Some(Released { wakers, drained })
-    }
-
-    /// Hands free capacity to waiters, in the order of the queue discipline.
-    #[inline(never)]
-    fn admit_waiters(&mut self, wakers: &mut Wakers) {
-        while self.in_flight < self.limit && !self.closed {
-            let Some(index) = self.next_waiter(wakers) else {
-                if self.queue != Queue::Fifo {
-                    self.standing.on_idle();
-                }
-                return;
-            };
-            self.in_flight += 1;
-            wakers.push(self.waiters.decide(index, Verdict::Admitted));
-        }
-    }
-
-    /// The waiter to admit next, if any. While the queue stands, LIFO and CoDel first shed the
-    /// waiters that have waited longer than `standing_wait` (the oldest are at the front), then
-    /// LIFO takes the newest and CoDel the oldest of the rest.
-    fn next_waiter(&mut self, wakers: &mut Wakers) -> Option<usize> {
-        let (front, _) = self.waiters.front()?;
-        if self.queue == Queue::Fifo {
-            return Some(front);
-        }
-        let now = Instant::now();
-        if !self.is_standing(now) {
-            return Some(front);
-        }
-        while let Some((index, since)) = self.waiters.front() {
-            if now.saturating_duration_since(since) <= self.standing_wait {
-                break;
-            }
-            self.rejected.add(Reason::Shed);
-            wakers.push(self.waiters.decide(index, Verdict::Rejected(Reason::Shed)));
-        }
-        let next = match self.queue {
-            Queue::Lifo => self.waiters.back(),
-            _ => self.waiters.front(),
+    /// A permit comes back: hand it to the next waiter, or note the idle capacity.
+    fn release(mut self) -> Wakers {
+        self.freeze();
+        self.core.state.fetch_sub(ONE, Ordering::Release);
+        let mut wakers = if self.queue.waiters.is_empty() {
+            self.queue.discipline.on_idle();
+            Wakers::default()
+        } else {
+            self.admit_waiters_frozen()
         };
-        next.map(|(index, _)| index)
-    }
-
-    pub(crate) fn set_limit(&mut self, limit: usize) -> Wakers {
-        self.limit = limit;
-        let mut wakers = Wakers::default();
-        self.admit_waiters(&mut wakers);
+        wakers.drained = self.core.in_flight() == 0 && self.queue.drain_watchers > 0;
+        self.thaw();
         wakers
     }
 
-    pub(crate) fn set_algorithm(&mut self, algorithm: Box<dyn LimitAlgorithm>) -> Wakers {
-        let limit = algorithm.initial_limit().max(1);
-        self.algorithm = Some(algorithm);
-        self.set_limit(limit)
+    /// Hands free capacity to waiters, in the order of the queue discipline.
+    fn admit_waiters(mut self) -> Wakers {
+        self.freeze();
+        let wakers = self.admit_waiters_frozen();
+        self.thaw();
+        wakers
     }
 
-    pub(crate) fn close(&mut self) -> Wakers {
-        self.closed = true;
+    fn admit_waiters_frozen(&mut self) -> Wakers {
         let mut wakers = Wakers::default();
-        while let Some((index, _)) = self.waiters.front() {
-            self.rejected.add(Reason::Closed);
+        let limit = self.core.limit();
+        while self.core.in_flight() < limit && !self.queue.closed {
+            let Queued {
+                waiters,
+                discipline,
+                ..
+            } = &mut *self.queue;
+            let mut shed = 0;
+            let next = discipline.next_waiter(waiters, |waker| {
+                shed += 1;
+                wakers.push(waker);
+            });
+            self.core.rejected[Reason::Shed.index()].fetch_add(shed, Ordering::Relaxed);
+            let Some(index) = next else {
+                self.queue.discipline.on_idle();
+                break;
+            };
+            self.add_in_flight();
+            wakers.push(self.queue.waiters.decide(index, Verdict::Admitted));
+        }
+        wakers
+    }
+
+    /// Closes the gate for good: turns every waiter away.
+    pub(crate) fn close(mut self) -> Wakers {
+        self.freeze();
+        self.queue.closed = true;
+        let mut wakers = Wakers::default();
+        while let Some((index, _)) = self.queue.waiters.front() {
+            self.core.rejected[Reason::Closed.index()].fetch_add(1, Ordering::Relaxed);
             wakers.push(
-                self.waiters
+                self.queue
+                    .waiters
                     .decide(index, Verdict::Rejected(Reason::Closed)),
             );
         }
         wakers
     }
 
-    pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight
+    pub(crate) fn is_closed(&self) -> bool {
+        self.queue.closed
     }
 
-    pub(crate) fn set_max_wait(&mut self, max_wait: Duration) {
-        self.max_wait = max_wait;
-    }
-
-    pub(crate) fn set_max_queue(&mut self, max_queue: usize) {
-        self.max_queue = max_queue;
-    }
-
-    pub(crate) fn set_retry_after(&mut self, retry_after: Duration) {
-        self.retry_after_secs = retry_after_secs(retry_after);
-    }
-
-    pub(crate) fn set_queue(&mut self, queue: Queue) {
-        self.queue = queue;
-        self.standing = Standing::default();
-    }
-
-    pub(crate) fn set_standing_after(&mut self, after: Duration) {
-        self.standing_after = Some(after);
-    }
-
-    pub(crate) fn set_standing_wait(&mut self, wait: Duration) {
-        self.standing_wait = wait;
-    }
-
-    pub(crate) fn snapshot(&self) -> Snapshot {
-        let mut queue_wait = self.queue_wait;
-        queue_wait.record_zeros(self.admitted - queue_wait.count());
-        Snapshot {
-            limit: self.limit,
-            in_flight: self.in_flight,
-            queued: self.waiters.len(),
-            closed: self.closed,
-            max_wait: self.max_wait,
-            max_queue: self.max_queue,
-            queue: self.queue,
-            adaptive: self.algorithm.is_some(),
-            admitted: self.admitted,
-            rejected: self.rejected,
-            queue_wait,
+    /// A `drained` future starts or stops waiting.
+    pub(crate) fn watch_drain(&mut self, watching: bool) {
+        if watching {
+            self.queue.drain_watchers += 1;
+            self.freeze();
+        } else {
+            self.queue.drain_watchers -= 1;
+            self.thaw();
         }
     }
 }

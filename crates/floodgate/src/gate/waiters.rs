@@ -11,7 +11,7 @@
 use std::task::Waker;
 use tokio::time::Instant;
 
-use crate::Reason;
+use super::rejection::Reason;
 
 /// Where a waiter stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

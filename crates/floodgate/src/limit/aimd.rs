@@ -43,7 +43,7 @@ use super::{LimitAlgorithm, Sample};
 ///
 /// ```
 /// use std::time::Duration;
-/// use floodgate::{Aimd, LimitAlgorithm, Sample};
+/// use floodgate::limit::{Aimd, LimitAlgorithm, Sample};
 ///
 /// let mut aimd = Aimd::new()
 ///     .initial_limit(10)

@@ -9,7 +9,7 @@ use super::{LimitAlgorithm, Sample};
 ///
 /// ```
 /// use std::time::Duration;
-/// use floodgate::{Fixed, LimitAlgorithm, Sample};
+/// use floodgate::limit::{Fixed, LimitAlgorithm, Sample};
 ///
 /// let mut fixed = Fixed::new(32);
 /// assert_eq!(fixed.initial_limit(), 32);

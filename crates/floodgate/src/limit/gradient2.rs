@@ -54,7 +54,7 @@ use super::{LimitAlgorithm, Sample};
 ///
 /// ```
 /// use std::time::Duration;
-/// use floodgate::{Gradient2, LimitAlgorithm, Sample};
+/// use floodgate::limit::{Gradient2, LimitAlgorithm, Sample};
 ///
 /// let mut gradient2 = Gradient2::new().initial_limit(10).max_limit(100).seed(7);
 /// let ms = Duration::from_millis;

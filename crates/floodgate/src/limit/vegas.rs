@@ -51,7 +51,7 @@ use super::{LimitAlgorithm, Sample};
 ///
 /// ```
 /// use std::time::Duration;
-/// use floodgate::{LimitAlgorithm, Sample, Vegas};
+/// use floodgate::limit::{LimitAlgorithm, Sample, Vegas};
 ///
 /// let mut vegas = Vegas::new().initial_limit(10).max_limit(100).seed(7);
 /// let ms = Duration::from_millis;

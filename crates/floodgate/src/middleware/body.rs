@@ -1,4 +1,5 @@
-//! The response body: the inner body carrying the request's permit, or a rejection message.
+//! The response body: the inner body holding what the request must hold until it ends, or a
+//! rejection's short message.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -7,29 +8,27 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::Permit;
-
 pin_project! {
-    /// Response body of [`GateService`](crate::GateService).
+    /// The response body of a floodgate layer.
     ///
-    /// For an admitted request it is the inner service's body, carrying the request's
-    /// [`Permit`]: the permit is released when the body ends, fails or is dropped, so a streaming
-    /// response counts against the limit until it is done. For a default rejection it is the
-    /// short plain-text message.
-    pub struct GateBody<B> {
+    /// For an admitted request it is the inner service's body, holding what the request must
+    /// hold until it is done (the gate's permit: so a streaming response counts against the
+    /// limit until it ends, fails or is dropped). For a default rejection it is a short
+    /// plain-text message.
+    pub struct ResponseBody<B, G> {
         #[pin]
-        kind: Kind<B>,
+        kind: Kind<B, G>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<B> {
+    enum Kind<B, G> {
         Inner {
             #[pin]
             body: B,
             // Only held, never read: dropping it gives the slot back.
-            permit: Option<Permit>,
+            guard: Option<G>,
         },
         Message {
             message: Option<Bytes>,
@@ -37,21 +36,20 @@ pin_project! {
     }
 }
 
-impl<B> GateBody<B> {
-    /// The inner body, holding `permit` until it ends.
-    pub(crate) fn new(body: B, permit: Option<Permit>) -> Self {
+impl<B, G> ResponseBody<B, G> {
+    /// The inner body, holding `guard` until it ends.
+    pub(crate) fn new(body: B, guard: Option<G>) -> Self {
         Self {
-            kind: Kind::Inner { body, permit },
+            kind: Kind::Inner { body, guard },
         }
     }
 
-    /// The inner body, with no permit to hold (bypassed or custom-rejected requests, and the
-    /// rate limit's responses).
-    pub(crate) fn without_permit(body: B) -> Self {
+    /// The inner body, with nothing to hold (bypassed and custom-rejected requests).
+    pub(crate) fn inner(body: B) -> Self {
         Self::new(body, None)
     }
 
-    /// A fixed message (the default rejection body).
+    /// A fixed message (a default rejection's body).
     pub(crate) fn message(message: &'static str) -> Self {
         Self {
             kind: Kind::Message {
@@ -61,7 +59,7 @@ impl<B> GateBody<B> {
     }
 }
 
-impl<B> Body for GateBody<B>
+impl<B, G> Body for ResponseBody<B, G>
 where
     B: Body,
     B::Data: From<Bytes>,
@@ -74,15 +72,15 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         match self.project().kind.project() {
-            KindProj::Inner { mut body, permit } => {
+            KindProj::Inner { mut body, guard } => {
                 let frame = ready!(body.as_mut().poll_frame(cx));
                 let finished = match &frame {
                     None | Some(Err(_)) => true,
                     Some(Ok(_)) => body.is_end_stream(),
                 };
                 if finished {
-                    // The request is done: give the slot back now, not when the body is dropped.
-                    permit.take();
+                    // The request is done: let go now, not when the body is dropped.
+                    guard.take();
                 }
                 Poll::Ready(frame)
             }
@@ -109,14 +107,14 @@ where
     }
 }
 
-impl<B> std::fmt::Debug for GateBody<B> {
+impl<B, G> std::fmt::Debug for ResponseBody<B, G> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.kind {
-            Kind::Inner { permit, .. } if permit.is_some() => "admitted",
+            Kind::Inner { guard, .. } if guard.is_some() => "admitted",
             Kind::Inner { .. } => "inner",
             Kind::Message { .. } => "rejection",
         };
-        f.debug_struct("GateBody")
+        f.debug_struct("ResponseBody")
             .field("kind", &kind)
             .finish_non_exhaustive()
     }
@@ -130,7 +128,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_message_body_yields_the_message_once() {
-        let body = GateBody::<Full<Bytes>>::message("slow down\n");
+        let body = ResponseBody::<Full<Bytes>, ()>::message("slow down\n");
         assert_eq!(body.size_hint().exact(), Some(10));
         assert!(!body.is_end_stream());
         let bytes = body.collect().await.unwrap().to_bytes();
@@ -139,8 +137,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_inner_body_passes_through() {
-        let body = GateBody::without_permit(Full::new(Bytes::from_static(b"hello")));
-        assert_eq!(format!("{body:?}"), r#"GateBody { kind: "inner", .. }"#);
+        let body = ResponseBody::<_, ()>::inner(Full::new(Bytes::from_static(b"hello")));
+        assert_eq!(format!("{body:?}"), r#"ResponseBody { kind: "inner", .. }"#);
         assert_eq!(body.collect().await.unwrap().to_bytes(), "hello");
     }
 }

@@ -1,71 +1,77 @@
+//! The response future: waits for admission if it must, then calls the inner service, or
+//! answers with the rejection.
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::body::GateBody;
-use super::reject::OnReject;
-use crate::{Acquire, Permit, Rejection};
+use super::{Admission, ResponseBody};
 
 pin_project! {
-    /// Response future of [`GateService`](crate::GateService): waits for a permit if it must,
+    /// The response future of a floodgate layer's service: waits for admission if it must,
     /// then calls the inner service, or answers with the rejection.
-    pub struct ResponseFuture<F, S, ReqBody, R> {
+    pub struct ResponseFuture<S, A, ReqBody, ResBody>
+    where
+        S: Service<Request<ReqBody>>,
+        A: Admission<ReqBody, ResBody>,
+    {
         #[pin]
-        state: State<F, S, ReqBody, R>,
+        state: State<S, A, ReqBody, ResBody>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, S, ReqBody, R> {
-        // Boxed: only queued requests pay for carrying the service and request, and the
+    enum State<S, A, ReqBody, ResBody>
+    where
+        S: Service<Request<ReqBody>>,
+        A: Admission<ReqBody, ResBody>,
+    {
+        // Boxed: only waiting requests pay for carrying the service and the request, and the
         // admitted fast path keeps a small future.
         Waiting {
-            waiting: Option<Box<Waiting<S, ReqBody, R>>>,
+            waiting: Option<Box<Waiting<S, A, ReqBody, ResBody>>>,
         },
         Called {
             #[pin]
-            future: F,
-            permit: Option<Permit>,
-            dropped_when: fn(StatusCode) -> bool,
+            future: S::Future,
+            admitted: Option<A::Admitted>,
         },
         Rejected {
-            rejection: Rejection,
-            on_reject: R,
+            rejection: A::Rejection,
+            on_reject: A::OnReject,
         },
     }
 }
 
-/// A queued request: its place in the gate's queue, the inner service (already ready) and the
-/// request to call it with once a permit comes.
-struct Waiting<S, ReqBody, R> {
-    acquire: Acquire,
+/// A waiting request: its wait, the inner service (already ready) and the request to call it
+/// with once admitted.
+struct Waiting<S, A: Admission<ReqBody, ResBody>, ReqBody, ResBody> {
+    wait: A::Wait,
     service: S,
     request: Request<ReqBody>,
-    on_reject: R,
-    dropped_when: fn(StatusCode) -> bool,
+    on_reject: A::OnReject,
 }
 
-impl<F, S, ReqBody, R> ResponseFuture<F, S, ReqBody, R> {
-    pub(crate) fn called(
-        future: F,
-        permit: Option<Permit>,
-        dropped_when: fn(StatusCode) -> bool,
-    ) -> Self {
+impl<S, A, ReqBody, ResBody> ResponseFuture<S, A, ReqBody, ResBody>
+where
+    S: Service<Request<ReqBody>>,
+    A: Admission<ReqBody, ResBody>,
+{
+    pub(crate) fn called(future: S::Future, admitted: A::Admitted) -> Self {
         Self {
             state: State::Called {
                 future,
-                permit,
-                dropped_when,
+                admitted: Some(admitted),
             },
         }
     }
 
-    pub(crate) fn rejected(rejection: Rejection, on_reject: R) -> Self {
+    pub(crate) fn rejected(rejection: A::Rejection, on_reject: A::OnReject) -> Self {
         Self {
             state: State::Rejected {
                 rejection,
@@ -75,95 +81,91 @@ impl<F, S, ReqBody, R> ResponseFuture<F, S, ReqBody, R> {
     }
 
     pub(crate) fn waiting(
-        acquire: Acquire,
+        wait: A::Wait,
         service: S,
         request: Request<ReqBody>,
-        on_reject: R,
-        dropped_when: fn(StatusCode) -> bool,
+        on_reject: A::OnReject,
     ) -> Self {
         Self {
             state: State::Waiting {
                 waiting: Some(Box::new(Waiting {
-                    acquire,
+                    wait,
                     service,
                     request,
                     on_reject,
-                    dropped_when,
                 })),
             },
         }
     }
 }
 
-impl<F, S, ReqBody, ResBody, E, R> Future for ResponseFuture<F, S, ReqBody, R>
+impl<S, A, ReqBody, ResBody> Future for ResponseFuture<S, A, ReqBody, ResBody>
 where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-    S: Service<Request<ReqBody>, Future = F, Response = Response<ResBody>, Error = E>,
-    R: OnReject<ResBody>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    A: Admission<ReqBody, ResBody>,
 {
-    type Output = Result<Response<GateBody<ResBody>>, E>;
+    type Output = Result<Response<ResponseBody<ResBody, A::Guard>>, S::Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
             match self.as_mut().project().state.project() {
                 StateProj::Waiting { waiting } => {
                     let queued = waiting.as_mut().expect("polled after completion");
-                    let admission = ready!(Pin::new(&mut queued.acquire).poll(cx));
+                    let admission = ready!(Pin::new(&mut queued.wait).poll(cx));
                     let Waiting {
                         mut service,
                         request,
                         on_reject,
-                        dropped_when,
                         ..
                     } = *waiting.take().expect("checked above");
                     match admission {
-                        Ok(permit) => {
+                        Ok(admitted) => {
                             let future = service.call(request);
                             self.as_mut().project().state.set(State::Called {
                                 future,
-                                permit: Some(permit),
-                                dropped_when,
+                                admitted: Some(admitted),
                             });
                         }
-                        Err(rejection) => return Poll::Ready(Ok(reject(&rejection, &on_reject))),
-                    }
-                }
-                StateProj::Called {
-                    future,
-                    permit,
-                    dropped_when,
-                } => {
-                    let result = ready!(future.poll(cx));
-                    let mut permit = permit.take();
-                    if let Some(permit) = permit.as_mut().filter(|permit| permit.is_measured()) {
-                        let dropped = match &result {
-                            Ok(response) => dropped_when(response.status()),
-                            Err(_) => true,
-                        };
-                        if dropped {
-                            permit.mark_dropped();
+                        Err(rejection) => {
+                            return Poll::Ready(Ok(reject::<A, _, _>(&on_reject, &rejection)));
                         }
                     }
-                    // On success the permit moves into the body; on error it is released here.
+                }
+                StateProj::Called { future, admitted } => {
+                    let mut result = ready!(future.poll(cx));
+                    let admitted = admitted.take().expect("polled after completion");
+                    // On success what the request holds moves into the body; on error it is
+                    // let go here.
+                    let guard = A::finish(admitted, result.as_mut().ok());
                     return Poll::Ready(
-                        result.map(|response| response.map(|body| GateBody::new(body, permit))),
+                        result.map(|response| response.map(|body| ResponseBody::new(body, guard))),
                     );
                 }
                 StateProj::Rejected {
                     rejection,
                     on_reject,
-                } => return Poll::Ready(Ok(reject(rejection, on_reject))),
+                } => return Poll::Ready(Ok(reject::<A, _, _>(on_reject, rejection))),
             }
         }
     }
 }
 
-fn reject<B, R: OnReject<B>>(rejection: &Rejection, on_reject: &R) -> Response<GateBody<B>> {
-    tracing::debug!(reason = %rejection.reason(), "floodgate: request rejected");
-    on_reject.on_reject(rejection)
+fn reject<A, ReqBody, ResBody>(
+    on_reject: &A::OnReject,
+    rejection: &A::Rejection,
+) -> Response<ResponseBody<ResBody, A::Guard>>
+where
+    A: Admission<ReqBody, ResBody>,
+{
+    tracing::debug!(%rejection, "floodgate: request rejected");
+    A::reject(on_reject, rejection)
 }
 
-impl<F, S, ReqBody, R> std::fmt::Debug for ResponseFuture<F, S, ReqBody, R> {
+impl<S, A, ReqBody, ResBody> std::fmt::Debug for ResponseFuture<S, A, ReqBody, ResBody>
+where
+    S: Service<Request<ReqBody>>,
+    A: Admission<ReqBody, ResBody>,
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match &self.state {
             State::Waiting { .. } => "waiting",

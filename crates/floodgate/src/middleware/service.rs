@@ -1,49 +1,30 @@
+//! The service: admits each request before calling the inner one.
+
 use std::task::{Context, Poll};
 
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use tower_service::Service;
 
-use super::body::GateBody;
-use super::future::ResponseFuture;
-use super::reject::{Bypass, OnReject};
-use crate::Gate;
-use crate::gate::Admission;
+use super::{Admission, Decision, ResponseBody, ResponseFuture};
 
-/// The service built by [`GateLayer`](crate::GateLayer): admits each request through a shared
-/// [`Gate`] before calling the inner service.
+/// The service a floodgate layer builds: admits each request, then calls the inner service.
 ///
-/// A rejected request is answered `Ok(503 response)` and never reaches the inner service; the
-/// error type stays `S::Error`. Waiting happens in the response future, bounded by `max_wait`:
-/// `poll_ready` only asks the inner service.
+/// A rejected request is answered `Ok(response)` and never reaches the inner service; the error
+/// type stays `S::Error`. Waiting happens in the response future: `poll_ready` only asks the
+/// inner service (axum treats services as always ready, so waiting there would bound nothing).
 #[derive(Debug, Clone)]
-pub struct GateService<S, R, P> {
+pub struct AdmissionService<S, A> {
     inner: S,
-    gate: Gate,
-    on_reject: R,
-    bypass: P,
-    dropped_when: fn(StatusCode) -> bool,
+    admission: A,
 }
 
-impl<S, R, P> GateService<S, R, P> {
-    pub(crate) fn new(
-        inner: S,
-        gate: Gate,
-        on_reject: R,
-        bypass: P,
-        dropped_when: fn(StatusCode) -> bool,
-    ) -> Self {
-        Self {
-            inner,
-            gate,
-            on_reject,
-            bypass,
-            dropped_when,
-        }
+impl<S, A> AdmissionService<S, A> {
+    pub(crate) fn new(inner: S, admission: A) -> Self {
+        Self { inner, admission }
     }
 
-    /// The shared gate.
-    pub fn gate(&self) -> &Gate {
-        &self.gate
+    pub(crate) fn admission(&self) -> &A {
+        &self.admission
     }
 
     /// A reference to the inner service.
@@ -62,42 +43,33 @@ impl<S, R, P> GateService<S, R, P> {
     }
 }
 
-impl<S, R, P, ReqBody, ResBody> Service<Request<ReqBody>> for GateService<S, R, P>
+impl<S, A, ReqBody, ResBody> Service<Request<ReqBody>> for AdmissionService<S, A>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
-    R: OnReject<ResBody> + Clone,
-    P: Bypass<ReqBody>,
+    A: Admission<ReqBody, ResBody>,
 {
-    type Response = Response<GateBody<ResBody>>;
+    type Response = Response<ResponseBody<ResBody, A::Guard>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, S, ReqBody, R>;
+    type Future = ResponseFuture<S, A, ReqBody, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        if self.bypass.bypass(&request) {
-            return ResponseFuture::called(self.inner.call(request), None, self.dropped_when);
-        }
-        match self.gate.admit() {
-            Admission::Admitted(permit) => {
-                ResponseFuture::called(self.inner.call(request), Some(permit), self.dropped_when)
+        match self.admission.admit(&request) {
+            Decision::Admitted(admitted) => {
+                ResponseFuture::called(self.inner.call(request), admitted)
             }
-            Admission::Rejected(rejection) => {
-                ResponseFuture::rejected(rejection, self.on_reject.clone())
+            Decision::Rejected(rejection) => {
+                ResponseFuture::rejected(rejection, self.admission.on_reject().clone())
             }
-            Admission::Queued(acquire) => {
+            Decision::Wait(wait) => {
                 // The ready service goes into the future; a fresh clone takes its place here.
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::waiting(
-                    acquire,
-                    ready,
-                    request,
-                    self.on_reject.clone(),
-                    self.dropped_when,
-                )
+                let on_reject = self.admission.on_reject().clone();
+                ResponseFuture::waiting(wait, ready, request, on_reject)
             }
         }
     }

@@ -28,14 +28,14 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// - only the one header your proxies write is read (`x_forwarded_for` or `forwarded`): a proxy
 ///   that appends to one passes a spoofed other along untouched;
 /// - an entry that is not an address (`unknown`, an obfuscated `_node`) where the client should
-///   be means the client is unknown: the request has no key (see [`MissingKey`](crate::MissingKey)).
+///   be means the client is unknown: the request has no key (see [`MissingKey`](super::MissingKey)).
 ///
 /// If every hop is trusted, the leftmost entry is the client; without a header, the peer is.
-/// The peer address comes from the request extensions, as for [`PeerIp`](crate::PeerIp).
+/// The peer address comes from the request extensions, as for [`PeerIp`](super::PeerIp).
 ///
 /// ```
 /// use std::net::{IpAddr, SocketAddr};
-/// use floodgate::{ClientIp, KeyExtractor, RequestHead};
+/// use floodgate::rate_limit::{ClientIp, KeyExtractor, RequestHead};
 ///
 /// let key = ClientIp::x_forwarded_for(["10.0.0.0/8".parse().unwrap()]);
 ///
@@ -133,6 +133,10 @@ impl KeyExtractor for ClientIp {
             }
         }
         self.behind(peer, hops.into_iter())
+    }
+
+    fn needs_peer_address(&self) -> bool {
+        true
     }
 }
 

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use super::key::KeyExtractor;
 use super::limiter::Shared;
 use super::quota::Quota;
-use super::snapshot::RateLimitSnapshot;
+use super::snapshot::Snapshot;
 
 /// The shared state seen without its key type, for the [`RateLimiter`] handle.
 pub(crate) trait Limiter: Send + Sync {
-    fn snapshot(&self) -> RateLimitSnapshot;
+    fn snapshot(&self) -> Snapshot;
     fn quota(&self) -> &Quota;
     fn evict_idle(&self);
     #[cfg(feature = "metrics")]
@@ -18,7 +18,7 @@ pub(crate) trait Limiter: Send + Sync {
 }
 
 impl<E: KeyExtractor> Limiter for Shared<E> {
-    fn snapshot(&self) -> RateLimitSnapshot {
+    fn snapshot(&self) -> Snapshot {
         Shared::snapshot(self)
     }
 
@@ -36,14 +36,15 @@ impl<E: KeyExtractor> Limiter for Shared<E> {
     }
 }
 
-/// A handle to the shared state of a [`RateLimitLayer`](crate::RateLimitLayer): stats
+/// A handle to the shared state of a [`RateLimitLayer`](super::RateLimitLayer): stats
 /// ([`snapshot`](RateLimiter::snapshot)), its [`Quota`], and eviction of idle keys.
 ///
 /// Cheap to clone; every clone sees the same buckets. Get one from
-/// [`RateLimitLayer::limiter`](crate::RateLimitLayer::limiter).
+/// [`RateLimitLayer::limiter`](super::RateLimitLayer::limiter).
 ///
 /// ```
-/// use floodgate::{PeerIp, Quota, RateLimitLayer};
+/// use floodgate::{Quota, RateLimitLayer};
+/// use floodgate::rate_limit::PeerIp;
 ///
 /// let layer = RateLimitLayer::keyed(Quota::per_second(5), PeerIp);
 /// let limiter = layer.limiter();
@@ -61,7 +62,7 @@ impl RateLimiter {
     }
 
     /// The counters and the current load, read now.
-    pub fn snapshot(&self) -> RateLimitSnapshot {
+    pub fn snapshot(&self) -> Snapshot {
         self.shared.snapshot()
     }
 
@@ -73,7 +74,7 @@ impl RateLimiter {
     /// Evicts the keyed buckets that are full again, now.
     ///
     /// A background task does this every eviction interval (see
-    /// [`RateLimitLayer::eviction_interval`](crate::RateLimitLayer::eviction_interval)); it is
+    /// [`RateLimitLayer::eviction_interval`](super::RateLimitLayer::eviction_interval)); it is
     /// started by the first keyed request on a tokio runtime. Call this yourself only when the
     /// limiter runs without one. A no-op for a global limit.
     pub fn evict_idle(&self) {

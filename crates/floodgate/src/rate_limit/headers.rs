@@ -18,7 +18,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 
 use super::quota::Quota;
-use crate::rejection::retry_after_secs;
+use crate::middleware::respond::retry_after_secs;
 
 /// The `RateLimit-Policy` header name.
 pub(crate) const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");

@@ -9,14 +9,15 @@ use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, Request, Uri,
 /// Picks the bucket of a request: requests with equal keys share one bucket.
 ///
 /// Implemented by [`Global`] (one bucket for everybody), [`PeerIp`], [`HeaderKey`], [`ClientIp`],
-/// [`KeySpec`], and by every closure `Fn(&RequestHead<'_>) -> Option<K>`. A key function sees
+/// and by every closure `Fn(&RequestHead<'_>) -> Option<K>`. A key function sees
 /// the request head only (method, URI, headers, extensions), never the body.
 ///
 /// `None` means the request has no key; what then happens is the layer's
 /// [`MissingKey`] policy.
 ///
 /// ```
-/// use floodgate::{Quota, RateLimitLayer, RequestHead};
+/// use floodgate::{Quota, RateLimitLayer};
+/// use floodgate::rate_limit::RequestHead;
 ///
 /// // One bucket per user, read from a header an authenticating proxy has set.
 /// let layer = RateLimitLayer::keyed(Quota::per_minute(60), |request: &RequestHead<'_>| {
@@ -25,8 +26,7 @@ use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, Request, Uri,
 /// # let _ = layer;
 /// ```
 ///
-/// [`ClientIp`]: crate::ClientIp
-/// [`KeySpec`]: crate::KeySpec
+/// [`ClientIp`]: super::ClientIp
 pub trait KeyExtractor: Send + Sync + 'static {
     /// The key: requests with equal keys share a bucket.
     type Key: Hash + Eq + Clone + Send + Sync + 'static;
@@ -37,6 +37,13 @@ pub trait KeyExtractor: Send + Sync + 'static {
     /// `true` if every request draws from one shared bucket, so that keys need not be extracted
     /// at all (the lock-free global bucket is used instead of the keyed store).
     fn is_global(&self) -> bool {
+        false
+    }
+
+    /// `true` if the key is read from the peer address, so that a request without one means
+    /// the server is set up wrong (not that the client sent no key): such requests are answered
+    /// `500`, and an error is logged once, whatever the [`MissingKey`] policy.
+    fn needs_peer_address(&self) -> bool {
         false
     }
 }
@@ -57,7 +64,7 @@ where
 /// headers, extensions), whatever its body type.
 ///
 /// ```
-/// use floodgate::RequestHead;
+/// use floodgate::rate_limit::RequestHead;
 ///
 /// let request = http::Request::get("/items/7").header("x-api-key", "k1").body(()).unwrap();
 /// let head = RequestHead::from(&request);
@@ -141,26 +148,8 @@ pub enum MissingKey {
     TooManyRequests,
 }
 
-impl MissingKey {
-    pub(crate) fn to_u8(self) -> u8 {
-        match self {
-            MissingKey::SharedBucket => 0,
-            MissingKey::BadRequest => 1,
-            MissingKey::TooManyRequests => 2,
-        }
-    }
-
-    pub(crate) fn from_u8(value: u8) -> Self {
-        match value {
-            1 => MissingKey::BadRequest,
-            2 => MissingKey::TooManyRequests,
-            _ => MissingKey::SharedBucket,
-        }
-    }
-}
-
 /// One bucket for all requests: a global rate limit (the default of
-/// [`RateLimitLayer::new`](crate::RateLimitLayer::new)).
+/// [`RateLimitLayer::new`](super::RateLimitLayer::new)).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Global;
 
@@ -180,16 +169,21 @@ impl KeyExtractor for Global {
 ///
 /// The address is read from the request extensions: axum's `ConnectInfo<SocketAddr>` (with the
 /// crate's `axum` feature; serve with `into_make_service_with_connect_info::<SocketAddr>()`),
-/// or a plain [`SocketAddr`] extension (insert one yourself when serving with hyper). Without
-/// either, the request has no key (see [`MissingKey`]).
+/// or a plain [`SocketAddr`] extension (insert one yourself when serving with hyper).
+///
+/// Without either, the server is set up wrong: every request would share one bucket, or be
+/// refused, without anybody noticing why. So such a request is answered
+/// `500 Internal Server Error` ([`Reason::NoPeerAddress`](super::Reason::NoPeerAddress)), and
+/// the first one logs an error (tracing) that names the fix: the usual cause is an axum app
+/// built without floodgate's `axum` feature, or served without `ConnectInfo`.
 ///
 /// Behind a reverse proxy every request comes from the proxy: use
-/// [`ClientIp`](crate::ClientIp) there. Note that one IPv6 client often controls a whole `/64`,
+/// [`ClientIp`](super::ClientIp) there. Note that one IPv6 client often controls a whole `/64`,
 /// so per-address IPv6 buckets are easy to multiply.
 ///
 /// ```
 /// use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-/// use floodgate::{KeyExtractor, PeerIp, RequestHead};
+/// use floodgate::rate_limit::{KeyExtractor, PeerIp, RequestHead};
 ///
 /// let mut request = http::Request::new(());
 /// request.extensions_mut().insert(SocketAddr::from(([192, 0, 2, 7], 50123)));
@@ -204,6 +198,10 @@ impl KeyExtractor for PeerIp {
 
     fn extract(&self, request: &RequestHead<'_>) -> Option<IpAddr> {
         peer_addr(request).map(|addr| addr.ip().to_canonical())
+    }
+
+    fn needs_peer_address(&self) -> bool {
+        true
     }
 }
 
@@ -230,7 +228,7 @@ pub(crate) fn peer_addr(request: &RequestHead<'_>) -> Option<SocketAddr> {
 /// client nothing (each new value gets a fresh bucket).
 ///
 /// ```
-/// use floodgate::{HeaderKey, KeyExtractor, RequestHead};
+/// use floodgate::rate_limit::{HeaderKey, KeyExtractor, RequestHead};
 ///
 /// let key = HeaderKey::from_static("x-api-key");
 /// let request = http::Request::get("/").header("x-api-key", "k-123").body(()).unwrap();
@@ -347,16 +345,5 @@ mod tests {
         assert_eq!(head.version(), http::Version::HTTP_11);
         assert_eq!(head.headers()["a"], "b");
         assert!(head.extensions().is_empty());
-    }
-
-    #[test]
-    fn missing_key_round_trips_through_u8() {
-        for policy in [
-            MissingKey::SharedBucket,
-            MissingKey::BadRequest,
-            MissingKey::TooManyRequests,
-        ] {
-            assert_eq!(MissingKey::from_u8(policy.to_u8()), policy);
-        }
     }
 }

@@ -5,10 +5,11 @@ use tower_layer::Layer;
 
 use super::handle::RateLimiter;
 use super::key::{Global, KeyExtractor, MissingKey};
-use super::limiter::Shared;
+use super::limiter::{Settings, Shared};
 use super::quota::Quota;
-use super::reject::DefaultOnRateLimited;
-use super::service::RateLimitService;
+use super::response::DefaultOnReject;
+use super::service::{RateAdmission, RateLimitService};
+use crate::middleware::AdmissionService;
 
 /// Wraps a service with a token-bucket rate limit (GCRA): a steady rate with a burst allowance,
 /// globally or per key, answering `429 Too Many Requests` with `Retry-After` and the
@@ -16,8 +17,8 @@ use super::service::RateLimitService;
 ///
 /// The buckets live in the layer, behind an `Arc`: every clone of the layer, every service it
 /// builds (and so every route of an axum `Router` it is applied to) shares them. Build one layer
-/// per limit you want. Settings are stored in the shared state too, so they change it for every
-/// clone.
+/// per limit you want. The layer is a value: each setting returns a layer with new buckets
+/// built with that setting, so configuring a clone never changes another.
 ///
 /// Two modes, like the classic bucket's *allow* and *wait*: by default a request that finds its
 /// bucket empty is rejected at once; with [`max_wait`](RateLimitLayer::max_wait) it waits for a
@@ -33,7 +34,8 @@ use super::service::RateLimitService;
 /// ```
 /// use std::time::Duration;
 /// use axum::{Router, routing::get};
-/// use floodgate::{HeaderKey, MissingKey, Quota, RateLimitLayer};
+/// use floodgate::{Quota, RateLimitLayer};
+/// use floodgate::rate_limit::{HeaderKey, MissingKey};
 ///
 /// let rate_limit = RateLimitLayer::keyed(
 ///         Quota::per_second(50).burst(10),      // 50/s per API key, 10 at once
@@ -48,7 +50,10 @@ use super::service::RateLimitService;
 /// assert_eq!(rate_limit.limiter().snapshot().admitted, 0);
 /// ```
 #[must_use]
-pub struct RateLimitLayer<E: KeyExtractor = Global, R = DefaultOnRateLimited> {
+pub struct RateLimitLayer<E: KeyExtractor = Global, R = DefaultOnReject> {
+    quota: Quota,
+    key: Arc<E>,
+    settings: Settings,
     shared: Arc<Shared<E>>,
     on_reject: R,
 }
@@ -75,9 +80,18 @@ impl<E: KeyExtractor> RateLimitLayer<E> {
     /// recently active keys. Requests without a key follow the
     /// [`on_missing_key`](RateLimitLayer::on_missing_key) policy.
     pub fn keyed(quota: Quota, key: E) -> Self {
+        let key = Arc::new(key);
+        let settings = Settings::default();
         Self {
-            shared: Arc::new(Shared::new(quota, key)),
-            on_reject: DefaultOnRateLimited,
+            shared: Arc::new(Shared::new(
+                quota.clone(),
+                Arc::clone(&key),
+                settings.clone(),
+            )),
+            quota,
+            key,
+            settings,
+            on_reject: DefaultOnReject,
         }
     }
 }
@@ -92,15 +106,13 @@ impl<E: KeyExtractor, R> RateLimitLayer<E, R> {
     /// have come. A waiter holds no token while it waits: a client that goes away consumes
     /// nothing. Waiters wake on tokio's timer (millisecond resolution).
     pub fn max_wait(self, max_wait: Duration) -> Self {
-        self.shared.set_max_wait(max_wait);
-        self
+        self.configure(|settings| settings.max_wait = max_wait)
     }
 
     /// What to do with requests whose key cannot be extracted (default:
     /// [`MissingKey::SharedBucket`]). Irrelevant for a global limit.
     pub fn on_missing_key(self, policy: MissingKey) -> Self {
-        self.shared.set_missing_key(policy);
-        self
+        self.configure(|settings| settings.missing_key = policy)
     }
 
     /// Whether admitted responses carry the `RateLimit-Policy` and `RateLimit` fields too
@@ -108,8 +120,7 @@ impl<E: KeyExtractor, R> RateLimitLayer<E, R> {
     /// and the emission interval rounded up to whole seconds (`t`); the values are appended,
     /// so the fields of several stacked rate limits all reach the client.
     pub fn headers_on_admitted(self, enabled: bool) -> Self {
-        self.shared.set_headers_on_admitted(enabled);
-        self
+        self.configure(|settings| settings.headers_on_admitted = enabled)
     }
 
     /// How often the buckets of idle keys are evicted (default: 10 s).
@@ -125,23 +136,38 @@ impl<E: KeyExtractor, R> RateLimitLayer<E, R> {
     ///
     /// If `interval` is zero.
     pub fn eviction_interval(self, interval: Duration) -> Self {
-        self.shared.set_eviction_interval(interval);
+        assert!(
+            !interval.is_zero(),
+            "floodgate: the rate limit eviction interval must be longer than zero"
+        );
+        self.configure(|settings| settings.eviction_interval = interval)
+    }
+
+    /// A layer like this one, with new buckets built with the changed settings.
+    fn configure(mut self, change: impl FnOnce(&mut Settings)) -> Self {
+        change(&mut self.settings);
+        self.shared = Arc::new(Shared::new(
+            self.quota.clone(),
+            Arc::clone(&self.key),
+            self.settings.clone(),
+        ));
         self
     }
 
     /// Builds rejection responses with `on_reject` instead of the plain-text default.
     ///
-    /// The closure gets the [`RateLimitRejection`](crate::RateLimitRejection) and returns a
+    /// The closure gets the [`Rejection`](super::Rejection) and returns a
     /// response with the inner service's body type. The `Retry-After`, `RateLimit-Policy` and
     /// `RateLimit` fields are added if it has none.
     ///
     /// ```
     /// use axum::{Router, response::{IntoResponse, Response}, routing::get};
-    /// use floodgate::{Quota, RateLimitLayer, RateLimitRejection};
+    /// use floodgate::{Quota, RateLimitLayer};
+    /// use floodgate::rate_limit::Rejection;
     /// use http::header::CONTENT_TYPE;
     ///
     /// let layer = RateLimitLayer::new(Quota::per_second(10))
-    ///     .on_reject(|rejection: &RateLimitRejection| -> Response {
+    ///     .on_reject(|rejection: &Rejection| -> Response {
     ///         let problem = format!(
     ///             r#"{{"title":"Too Many Requests","status":{},"detail":"{}"}}"#,
     ///             rejection.status().as_u16(),
@@ -154,6 +180,9 @@ impl<E: KeyExtractor, R> RateLimitLayer<E, R> {
     /// ```
     pub fn on_reject<F>(self, on_reject: F) -> RateLimitLayer<E, F> {
         RateLimitLayer {
+            quota: self.quota,
+            key: self.key,
+            settings: self.settings,
             shared: self.shared,
             on_reject,
         }
@@ -168,6 +197,9 @@ impl<E: KeyExtractor, R> RateLimitLayer<E, R> {
 impl<E: KeyExtractor, R: Clone> Clone for RateLimitLayer<E, R> {
     fn clone(&self) -> Self {
         Self {
+            quota: self.quota.clone(),
+            key: Arc::clone(&self.key),
+            settings: self.settings.clone(),
             shared: Arc::clone(&self.shared),
             on_reject: self.on_reject.clone(),
         }
@@ -186,6 +218,7 @@ impl<S, E: KeyExtractor, R: Clone> Layer<S> for RateLimitLayer<E, R> {
     type Service = RateLimitService<S, E, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RateLimitService::new(inner, Arc::clone(&self.shared), self.on_reject.clone())
+        let admission = RateAdmission::new(Arc::clone(&self.shared), self.on_reject.clone());
+        AdmissionService::new(inner, admission)
     }
 }

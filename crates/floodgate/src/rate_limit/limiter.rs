@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use governor::clock::Clock;
@@ -16,10 +16,10 @@ use tokio::time::Instant;
 use super::clock::TokioClock;
 use super::evict::sweep;
 use super::headers::Fields;
-use super::key::{KeyExtractor, MissingKey, RequestHead};
+use super::key::{KeyExtractor, MissingKey, RequestHead, peer_addr};
 use super::quota::Quota;
-use super::rejection::RateLimitRejection;
-use super::snapshot::RateLimitSnapshot;
+use super::rejection::Rejection;
+use super::snapshot::Snapshot;
 use super::wait::{WaitTicket, Waiters};
 
 type DirectBucket =
@@ -28,11 +28,32 @@ type KeyedBuckets<K> =
     governor::RateLimiter<K, DashMapStateStore<K>, TokioClock, StateInformationMiddleware>;
 
 /// How often idle buckets are evicted from the keyed store, by default.
-const DEFAULT_EVICTION_INTERVAL: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_EVICTION_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A rate limit's settings besides its quota and key, fixed when its state is built.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) max_wait: Duration,
+    pub(crate) missing_key: MissingKey,
+    pub(crate) headers_on_admitted: bool,
+    pub(crate) eviction_interval: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_wait: Duration::ZERO,
+            missing_key: MissingKey::default(),
+            headers_on_admitted: false,
+            eviction_interval: DEFAULT_EVICTION_INTERVAL,
+        }
+    }
+}
 
 /// The state behind a rate limit layer, shared by every clone of the layer and its services.
 pub(crate) struct Shared<E: KeyExtractor> {
-    extractor: E,
+    extractor: Arc<E>,
+    settings: Settings,
     quota: Quota,
     clock: TokioClock,
     emission_interval: Nanos,
@@ -42,17 +63,14 @@ pub(crate) struct Shared<E: KeyExtractor> {
     /// One bucket per key; `None` for a global limit.
     keyed: Option<KeyedBuckets<E::Key>>,
     waiters: Waiters<E::Key>,
-    // Settings: changed by the layer's builder methods, read per request.
-    max_wait_nanos: AtomicU64,
-    missing_key: AtomicU8,
-    headers_on_admitted: AtomicBool,
-    eviction_interval_nanos: AtomicU64,
     // Counters.
     admitted: AtomicU64,
     rejected: AtomicU64,
     rejected_missing_key: AtomicU64,
     /// Whether the eviction task runs.
     sweeping: AtomicBool,
+    /// Whether the missing peer address was logged.
+    warned_no_peer: AtomicBool,
     #[cfg(feature = "metrics")]
     recorded: std::sync::Mutex<super::metrics::Recorded>,
 }
@@ -60,7 +78,7 @@ pub(crate) struct Shared<E: KeyExtractor> {
 /// How a request entered the rate limit.
 pub(crate) enum Admission<E: KeyExtractor> {
     Admitted(Admitted),
-    Rejected(RateLimitRejection),
+    Rejected(Rejection),
     Wait(WaitTicket<E>),
 }
 
@@ -68,12 +86,13 @@ pub(crate) enum Admission<E: KeyExtractor> {
 /// response, if the layer advertises the limit on admitted responses (boxed: the admitted fast
 /// path without them stays small).
 #[derive(Debug)]
-pub(crate) struct Admitted {
+#[allow(unreachable_pub)]
+pub struct Admitted {
     pub(crate) fields: Option<Box<[HeaderValue; 2]>>,
 }
 
 impl<E: KeyExtractor> Shared<E> {
-    pub(crate) fn new(quota: Quota, extractor: E) -> Self {
+    pub(crate) fn new(quota: Quota, extractor: Arc<E>, settings: Settings) -> Self {
         let clock = TokioClock::new();
         let buckets = quota.to_governor();
         let keyed = (!extractor.is_global()).then(|| {
@@ -90,43 +109,19 @@ impl<E: KeyExtractor> Shared<E> {
             keyed,
             quota,
             waiters: Waiters::new(),
-            max_wait_nanos: AtomicU64::new(0),
-            missing_key: AtomicU8::new(MissingKey::default().to_u8()),
-            headers_on_admitted: AtomicBool::new(false),
-            eviction_interval_nanos: AtomicU64::new(nanos(DEFAULT_EVICTION_INTERVAL)),
+            settings,
             admitted: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             rejected_missing_key: AtomicU64::new(0),
             sweeping: AtomicBool::new(false),
+            warned_no_peer: AtomicBool::new(false),
             #[cfg(feature = "metrics")]
             recorded: Default::default(),
         }
     }
 
-    // Settings.
-
-    pub(crate) fn set_max_wait(&self, max_wait: Duration) {
-        self.max_wait_nanos.store(nanos(max_wait), Relaxed);
-    }
-
-    pub(crate) fn set_missing_key(&self, policy: MissingKey) {
-        self.missing_key.store(policy.to_u8(), Relaxed);
-    }
-
-    pub(crate) fn set_headers_on_admitted(&self, enabled: bool) {
-        self.headers_on_admitted.store(enabled, Relaxed);
-    }
-
-    pub(crate) fn set_eviction_interval(&self, interval: Duration) {
-        assert!(
-            !interval.is_zero(),
-            "floodgate: the rate limit eviction interval must be longer than zero"
-        );
-        self.eviction_interval_nanos.store(nanos(interval), Relaxed);
-    }
-
     pub(super) fn eviction_interval(&self) -> Duration {
-        Duration::from_nanos(self.eviction_interval_nanos.load(Relaxed))
+        self.settings.eviction_interval
     }
 
     // Admission.
@@ -138,14 +133,14 @@ impl<E: KeyExtractor> Shared<E> {
 
     /// The bucket of a request: `Ok(Some(key))`, `Ok(None)` for the shared bucket, or the
     /// rejection of a request without a key.
-    pub(crate) fn bucket_of(
-        &self,
-        request: &RequestHead<'_>,
-    ) -> Result<Option<E::Key>, RateLimitRejection> {
+    pub(crate) fn bucket_of(&self, request: &RequestHead<'_>) -> Result<Option<E::Key>, Rejection> {
         if let Some(key) = self.extractor.extract(request) {
             return Ok(Some(key));
         }
-        let status = match MissingKey::from_u8(self.missing_key.load(Relaxed)) {
+        if self.extractor.needs_peer_address() && peer_addr(request).is_none() {
+            return Err(self.no_peer_address());
+        }
+        let status = match self.settings.missing_key {
             MissingKey::SharedBucket => return Ok(None),
             MissingKey::BadRequest => StatusCode::BAD_REQUEST,
             MissingKey::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
@@ -153,7 +148,22 @@ impl<E: KeyExtractor> Shared<E> {
         self.rejected_missing_key.fetch_add(1, Relaxed);
         let retry_after =
             (status == StatusCode::TOO_MANY_REQUESTS).then(|| self.quota.emission_interval());
-        Err(RateLimitRejection::missing_key(status, retry_after))
+        Err(Rejection::missing_key(status, retry_after))
+    }
+
+    /// A request without a peer address, for a key that needs one: the server is set up wrong.
+    #[cold]
+    fn no_peer_address(&self) -> Rejection {
+        self.rejected_missing_key.fetch_add(1, Relaxed);
+        if !self.warned_no_peer.swap(true, Relaxed) {
+            tracing::error!(
+                "floodgate: the rate limit is keyed by the peer address, but the request carries \
+                 none, so it is answered 500. With axum: enable floodgate's `axum` feature and \
+                 serve with `into_make_service_with_connect_info::<SocketAddr>()`; with hyper: \
+                 insert the peer `SocketAddr` into the request extensions."
+            );
+        }
+        Rejection::no_peer_address()
     }
 
     /// Takes a token from the bucket of `key` (`None`: the shared bucket), or decides to reject
@@ -167,11 +177,12 @@ impl<E: KeyExtractor> Shared<E> {
             Err(earliest) => earliest,
         };
         let now = self.now();
-        let max_wait = self.max_wait_nanos.load(Relaxed);
-        if max_wait == 0 {
+        let max_wait = self.settings.max_wait;
+        if max_wait.is_zero() {
             return Admission::Rejected(self.reject(Duration::from(earliest.saturating_sub(now))));
         }
-        let deadline = now + Nanos::new(max_wait);
+        // Saturating: a wait "forever" must not wrap around to "now".
+        let deadline = Nanos::new(u64::from(now).saturating_add(nanos(max_wait)));
         let ticket = WaitTicket::new(self, key, earliest, deadline);
         if ticket.in_time() {
             Admission::Wait(ticket)
@@ -199,7 +210,7 @@ impl<E: KeyExtractor> Shared<E> {
     }
 
     fn admitted(&self, state: &StateSnapshot) -> Admitted {
-        let fields = self.headers_on_admitted.load(Relaxed).then(|| {
+        let fields = self.settings.headers_on_admitted.then(|| {
             Box::new([
                 self.fields.policy(),
                 self.fields.admitted(state.remaining_burst_capacity()),
@@ -209,9 +220,9 @@ impl<E: KeyExtractor> Shared<E> {
     }
 
     /// Counts a rejection for the rate; the next token comes after `wait`.
-    pub(crate) fn reject(&self, wait: Duration) -> RateLimitRejection {
+    pub(crate) fn reject(&self, wait: Duration) -> Rejection {
         self.rejected.fetch_add(1, Relaxed);
-        RateLimitRejection::rate(wait, &self.fields)
+        Rejection::rate(wait, &self.fields)
     }
 
     // Time.
@@ -238,9 +249,9 @@ impl<E: KeyExtractor> Shared<E> {
         &self.quota
     }
 
-    pub(crate) fn snapshot(&self) -> RateLimitSnapshot {
-        RateLimitSnapshot {
-            max_wait: Duration::from_nanos(self.max_wait_nanos.load(Relaxed)),
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            max_wait: self.settings.max_wait,
             admitted: self.admitted.load(Relaxed),
             rejected: self.rejected.load(Relaxed),
             rejected_missing_key: self.rejected_missing_key.load(Relaxed),

@@ -1,17 +1,14 @@
 //! Reporting through the [`metrics`](https://docs.rs/metrics) facade (feature `metrics`).
 //!
-//! | name | kind | labels |
-//! |---|---|---|
-//! | `floodgate_rejected_total` | counter | `reason`: `rate`, `missing_key` |
-//! | `floodgate_rate_admitted_total` | counter | `policy` |
-//! | `floodgate_rate_keys` | gauge | `policy` |
-//! | `floodgate_rate_waiting` | gauge | `policy` |
+//! The series of [`crate::metrics`]: `floodgate_rejected_total` (`reason`: `rate`,
+//! `missing_key`), `floodgate_rate_admitted_total`, `floodgate_rate_keys` and
+//! `floodgate_rate_waiting`, each labelled with the quota's name as `policy`.
 //!
-//! [`RateLimiter::record_metrics`] adds to the counters what happened since its last call, so
-//! several rate limits (and the gate's `timeout`/`queue_full` reasons) add up in
-//! `floodgate_rejected_total`; the gauges carry the policy name.
+//! [`RateLimiter::record_metrics`](super::RateLimiter::record_metrics) adds to the counters what happened since its last call, so
+//! the counters of several limiters with the same policy name add up.
 
-use super::snapshot::RateLimitSnapshot;
+use super::snapshot::Snapshot;
+use crate::metrics::{RATE_ADMITTED_TOTAL, RATE_KEYS, RATE_WAITING, REJECTED_TOTAL};
 
 /// The counters as last recorded.
 #[derive(Debug, Default)]
@@ -23,7 +20,7 @@ pub(crate) struct Recorded {
 
 impl Recorded {
     /// The increments since the last call: admitted, rejected, rejected for a missing key.
-    fn advance(&mut self, snapshot: &RateLimitSnapshot) -> (u64, u64, u64) {
+    fn advance(&mut self, snapshot: &Snapshot) -> (u64, u64, u64) {
         let deltas = (
             snapshot.admitted.saturating_sub(self.admitted),
             snapshot.rejected.saturating_sub(self.rejected),
@@ -38,8 +35,9 @@ impl Recorded {
     }
 }
 
-impl crate::RateLimiter {
-    /// Adds the rate limit's counters and sets its gauges in the installed `metrics` recorder.
+impl super::RateLimiter {
+    /// Adds the rate limit's counters and sets its gauges in the installed `metrics` recorder
+    /// (the series of [`crate::metrics`], labelled with the quota's name as `policy`).
     ///
     /// Call it right before rendering a scrape (or on a timer). Needs the `metrics` feature.
     ///
@@ -56,35 +54,13 @@ impl crate::RateLimiter {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .advance(&snapshot);
         let policy = self.quota().name().to_owned();
-        metrics::counter!("floodgate_rejected_total", "reason" => "rate").increment(rejected);
-        metrics::counter!("floodgate_rejected_total", "reason" => "missing_key")
+        metrics::counter!(REJECTED_TOTAL, "policy" => policy.clone(), "reason" => "rate")
+            .increment(rejected);
+        metrics::counter!(REJECTED_TOTAL, "policy" => policy.clone(), "reason" => "missing_key")
             .increment(rejected_missing_key);
-        metrics::counter!("floodgate_rate_admitted_total", "policy" => policy.clone())
-            .increment(admitted);
-        metrics::gauge!("floodgate_rate_keys", "policy" => policy.clone())
-            .set(snapshot.keys as f64);
-        metrics::gauge!("floodgate_rate_waiting", "policy" => policy).set(snapshot.waiting as f64);
-    }
-
-    /// Registers help texts for the rate limit's metrics with the installed recorder.
-    pub fn describe_metrics() {
-        use metrics::{describe_counter, describe_gauge};
-        describe_counter!(
-            "floodgate_rejected_total",
-            "Requests turned away, by reason."
-        );
-        describe_counter!(
-            "floodgate_rate_admitted_total",
-            "Requests admitted by a rate limit, by policy."
-        );
-        describe_gauge!(
-            "floodgate_rate_keys",
-            "Buckets in a rate limit's keyed store, by policy."
-        );
-        describe_gauge!(
-            "floodgate_rate_waiting",
-            "Requests waiting for a rate limit token, by policy."
-        );
+        metrics::counter!(RATE_ADMITTED_TOTAL, "policy" => policy.clone()).increment(admitted);
+        metrics::gauge!(RATE_KEYS, "policy" => policy.clone()).set(snapshot.keys as f64);
+        metrics::gauge!(RATE_WAITING, "policy" => policy).set(snapshot.waiting as f64);
     }
 }
 

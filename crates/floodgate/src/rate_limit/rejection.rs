@@ -8,32 +8,36 @@ use http::header::RETRY_AFTER;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::headers::{Fields, RATELIMIT, RATELIMIT_POLICY};
-use crate::rejection::retry_after_secs;
+use crate::middleware::respond::retry_after_secs;
 
 /// Why the rate limit turned a request away.
 ///
-/// The string forms ([`as_str`](RateLimitReason::as_str)) are the `reason` label of the
+/// The string forms ([`as_str`](Reason::as_str)) are the `reason` label of the
 /// `floodgate_rejected_total` metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum RateLimitReason {
+pub enum Reason {
     /// The request's bucket was empty (and no token came within `max_wait`).
     Rate,
-    /// The request had no key and the [`MissingKey`](crate::MissingKey) policy rejects those.
+    /// The request had no key and the [`MissingKey`](super::MissingKey) policy rejects those.
     MissingKey,
+    /// The key needs the peer address and the request carries none: the server is set up wrong
+    /// (`500 Internal Server Error`; see [`PeerIp`](super::PeerIp)).
+    NoPeerAddress,
 }
 
-impl RateLimitReason {
+impl Reason {
     /// The reason as a short label: `rate` or `missing_key`.
     pub const fn as_str(self) -> &'static str {
         match self {
-            RateLimitReason::Rate => "rate",
-            RateLimitReason::MissingKey => "missing_key",
+            Reason::Rate => "rate",
+            Reason::MissingKey => "missing_key",
+            Reason::NoPeerAddress => "no_peer_address",
         }
     }
 }
 
-impl fmt::Display for RateLimitReason {
+impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -45,23 +49,23 @@ impl fmt::Display for RateLimitReason {
 /// seconds rounded up, never 0), `RateLimit-Policy` and `RateLimit` (`r=0`). Without a key:
 /// `400 Bad Request` (no other header), or `429` with a `Retry-After` of one emission interval.
 ///
-/// [`RateLimitService`](crate::RateLimitService) turns it into a response, by default with a
+/// [`RateLimitService`](super::RateLimitService) turns it into a response, by default with a
 /// short plain-text body, or with the closure given to
-/// [`RateLimitLayer::on_reject`](crate::RateLimitLayer::on_reject).
+/// [`RateLimitLayer::on_reject`](super::RateLimitLayer::on_reject).
 #[derive(Debug, Clone)]
-pub struct RateLimitRejection {
-    reason: RateLimitReason,
+pub struct Rejection {
+    reason: Reason,
     status: StatusCode,
     retry_after: Option<Duration>,
     /// The limiter's header fields, for a rejection over the rate.
     fields: Option<Arc<Fields>>,
 }
 
-impl RateLimitRejection {
+impl Rejection {
     /// Over the rate; the next token comes after `wait`.
     pub(crate) fn rate(wait: Duration, fields: &Arc<Fields>) -> Self {
         Self {
-            reason: RateLimitReason::Rate,
+            reason: Reason::Rate,
             status: StatusCode::TOO_MANY_REQUESTS,
             retry_after: Some(wait),
             fields: Some(Arc::clone(fields)),
@@ -71,20 +75,30 @@ impl RateLimitRejection {
     /// No key, and the policy answers `status` (400, or 429 with `retry_after`).
     pub(crate) fn missing_key(status: StatusCode, retry_after: Option<Duration>) -> Self {
         Self {
-            reason: RateLimitReason::MissingKey,
+            reason: Reason::MissingKey,
             status,
             retry_after,
             fields: None,
         }
     }
 
+    /// The key needs the peer address and the server did not provide it.
+    pub(crate) fn no_peer_address() -> Self {
+        Self {
+            reason: Reason::NoPeerAddress,
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            retry_after: None,
+            fields: None,
+        }
+    }
+
     /// Why the request was turned away.
-    pub fn reason(&self) -> RateLimitReason {
+    pub fn reason(&self) -> Reason {
         self.reason
     }
 
     /// The status code of the default response: `429 Too Many Requests`, or `400 Bad Request`
-    /// for a missing key under [`MissingKey::BadRequest`](crate::MissingKey::BadRequest).
+    /// for a missing key under [`MissingKey::BadRequest`](super::MissingKey::BadRequest).
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -110,7 +124,7 @@ impl RateLimitRejection {
     /// let layer = RateLimitLayer::new(Quota::per_second(2).burst(1));
     /// let limiter = layer.limiter();
     /// let service = tower::ServiceBuilder::new().layer(layer.on_reject(
-    ///     |rejection: &floodgate::RateLimitRejection| {
+    ///     |rejection: &floodgate::rate_limit::Rejection| {
     ///         let mut response = http::Response::new(String::from("slow down"));
     ///         *response.status_mut() = rejection.status();
     ///         response.headers_mut().extend(rejection.headers());
@@ -155,18 +169,21 @@ impl RateLimitRejection {
     /// The short plain-text body of the default response.
     pub fn message(&self) -> &'static str {
         match (self.reason, self.status) {
-            (RateLimitReason::Rate, _) => "too many requests: rate limit exceeded, retry later\n",
-            (RateLimitReason::MissingKey, StatusCode::BAD_REQUEST) => {
+            (Reason::Rate, _) => "too many requests: rate limit exceeded, retry later\n",
+            (Reason::MissingKey, StatusCode::BAD_REQUEST) => {
                 "bad request: the rate limit key is missing\n"
             }
-            (RateLimitReason::MissingKey, _) => {
+            (Reason::MissingKey, _) => {
                 "too many requests: requests without a rate limit key are not served\n"
+            }
+            (Reason::NoPeerAddress, _) => {
+                "internal server error: the rate limit cannot see the client's address\n"
             }
         }
     }
 }
 
-impl fmt::Display for RateLimitRejection {
+impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "request rejected by the rate limit ({})", self.reason)?;
         if let Some(secs) = self.retry_after_secs() {
@@ -176,7 +193,7 @@ impl fmt::Display for RateLimitRejection {
     }
 }
 
-impl std::error::Error for RateLimitRejection {}
+impl std::error::Error for Rejection {}
 
 #[cfg(test)]
 mod tests {
@@ -186,7 +203,7 @@ mod tests {
     #[test]
     fn rate_rejection_headers() {
         let fields = Arc::new(Fields::new(&Quota::per_second(50).burst(10)));
-        let rejection = RateLimitRejection::rate(Duration::from_millis(1500), &fields);
+        let rejection = Rejection::rate(Duration::from_millis(1500), &fields);
         assert_eq!(rejection.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(rejection.retry_after_secs(), Some(2));
         let headers = rejection.headers();
@@ -202,14 +219,14 @@ mod tests {
     #[test]
     fn retry_after_is_never_zero() {
         let fields = Arc::new(Fields::new(&Quota::per_second(1000)));
-        let rejection = RateLimitRejection::rate(Duration::from_nanos(1), &fields);
+        let rejection = Rejection::rate(Duration::from_nanos(1), &fields);
         assert_eq!(rejection.retry_after_secs(), Some(1));
         assert_eq!(rejection.headers()[RATELIMIT], r#""default";r=0;t=1"#);
     }
 
     #[test]
     fn missing_key_bad_request_has_no_rate_headers() {
-        let rejection = RateLimitRejection::missing_key(StatusCode::BAD_REQUEST, None);
+        let rejection = Rejection::missing_key(StatusCode::BAD_REQUEST, None);
         assert!(rejection.headers().is_empty());
         assert_eq!(rejection.reason().as_str(), "missing_key");
         assert_eq!(
@@ -221,7 +238,7 @@ mod tests {
     #[test]
     fn existing_headers_are_kept() {
         let fields = Arc::new(Fields::new(&Quota::per_second(1)));
-        let rejection = RateLimitRejection::rate(Duration::from_secs(1), &fields);
+        let rejection = Rejection::rate(Duration::from_secs(1), &fields);
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, HeaderValue::from_static("30"));
         rejection.insert_missing_headers(&mut headers);

@@ -1,115 +1,110 @@
+//! [`RateLimitService`]: the rate limit's admission plugged into the shared middleware skeleton.
+
+use std::convert::Infallible;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use http::{Request, Response};
-use tower_service::Service;
+use http::{HeaderValue, Request, Response};
 
-use super::body::RateLimitBody;
-use super::future::RateLimitFuture;
 use super::handle::RateLimiter;
+use super::headers::{RATELIMIT, RATELIMIT_POLICY};
 use super::key::{KeyExtractor, RequestHead};
-use super::limiter::{Admission, Shared};
-use super::reject::OnRateLimited;
+use super::limiter::{Admission as Entered, Admitted, Shared};
+use super::rejection::Rejection;
+use super::response::{DefaultOnReject, OnReject};
+use super::wait::Wait;
+use crate::middleware::{self, Admission, AdmissionService, Decision};
 
-/// The service built by [`RateLimitLayer`](crate::RateLimitLayer): takes a token from the
+/// The service built by [`RateLimitLayer`](super::RateLimitLayer): takes a token from the
 /// request's bucket before calling the inner service.
 ///
 /// A rejected request is answered `Ok(429 response)` (or `400` for a missing key, if so
 /// configured) and never reaches the inner service; the error type stays `S::Error`. Waiting
 /// happens in the response future, bounded by `max_wait`: `poll_ready` only asks the inner
-/// service.
-pub struct RateLimitService<S, E: KeyExtractor, R> {
-    inner: S,
+/// service. `get_ref`, `get_mut` and `into_inner` reach the inner service.
+pub type RateLimitService<S, E, R = DefaultOnReject> = AdmissionService<S, RateAdmission<E, R>>;
+
+/// The response body of [`RateLimitService`]: the inner service's body, or the short plain-text
+/// message of a default rejection. It holds nothing: a token, once taken, is spent.
+pub type ResponseBody<B> = middleware::ResponseBody<B, Infallible>;
+
+/// The rate limit's admission: the part of [`RateLimitService`] that is the rate limit's own.
+#[allow(unreachable_pub)]
+pub struct RateAdmission<E: KeyExtractor, R> {
     shared: Arc<Shared<E>>,
     on_reject: R,
 }
 
-impl<S, E: KeyExtractor, R> RateLimitService<S, E, R> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared<E>>, on_reject: R) -> Self {
-        Self {
-            inner,
-            shared,
-            on_reject,
-        }
-    }
-
-    /// A handle to the shared buckets.
-    pub fn limiter(&self) -> RateLimiter {
-        RateLimiter::new(Arc::clone(&self.shared))
-    }
-
-    /// A reference to the inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// A mutable reference to the inner service.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
+impl<E: KeyExtractor, R> RateAdmission<E, R> {
+    pub(crate) fn new(shared: Arc<Shared<E>>, on_reject: R) -> Self {
+        Self { shared, on_reject }
     }
 }
 
-impl<S, E, R, ReqBody, ResBody> Service<Request<ReqBody>> for RateLimitService<S, E, R>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
-    E: KeyExtractor,
-    R: OnRateLimited<ResBody> + Clone,
-{
-    type Response = Response<RateLimitBody<ResBody>>;
-    type Error = S::Error;
-    type Future = RateLimitFuture<S::Future, S, ReqBody, R>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+impl<S, E: KeyExtractor, R> AdmissionService<S, RateAdmission<E, R>> {
+    /// A handle to the shared buckets.
+    pub fn limiter(&self) -> RateLimiter {
+        RateLimiter::new(Arc::clone(&self.admission().shared))
     }
+}
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+impl<E: KeyExtractor, R, ReqBody, ResBody> Admission<ReqBody, ResBody> for RateAdmission<E, R>
+where
+    R: OnReject<ResBody> + Clone,
+{
+    type Admitted = Admitted;
+    type Guard = Infallible;
+    type Rejection = Rejection;
+    type Wait = Wait;
+    type OnReject = R;
+
+    fn admit(&self, request: &Request<ReqBody>) -> Decision<Admitted, Rejection, Wait> {
         let key = if self.shared.is_keyed() {
-            match self.shared.bucket_of(&RequestHead::from(&request)) {
+            match self.shared.bucket_of(&RequestHead::from(request)) {
                 Ok(key) => key,
-                Err(rejection) => {
-                    return RateLimitFuture::rejected(rejection, self.on_reject.clone());
-                }
+                Err(rejection) => return Decision::Rejected(rejection),
             }
         } else {
             None
         };
         match self.shared.admit(key) {
-            Admission::Admitted(admitted) => {
-                RateLimitFuture::called(self.inner.call(request), admitted.fields)
-            }
-            Admission::Rejected(rejection) => {
-                RateLimitFuture::rejected(rejection, self.on_reject.clone())
-            }
-            Admission::Wait(ticket) => {
-                // The ready service goes into the future; a fresh clone takes its place here.
-                let clone = self.inner.clone();
-                let ready = std::mem::replace(&mut self.inner, clone);
-                RateLimitFuture::waiting(ticket.wait(), ready, request, self.on_reject.clone())
-            }
+            Entered::Admitted(admitted) => Decision::Admitted(admitted),
+            Entered::Rejected(rejection) => Decision::Rejected(rejection),
+            Entered::Wait(ticket) => Decision::Wait(ticket.wait()),
         }
+    }
+
+    fn on_reject(&self) -> &R {
+        &self.on_reject
+    }
+
+    fn finish(admitted: Admitted, response: Option<&mut Response<ResBody>>) -> Option<Infallible> {
+        // `RateLimit-Policy` and `RateLimit`, if admitted responses advertise them.
+        if let (Some(response), Some(fields)) = (response, admitted.fields) {
+            let [policy, ratelimit]: [HeaderValue; 2] = *fields;
+            let headers = response.headers_mut();
+            headers.append(RATELIMIT_POLICY, policy);
+            headers.append(RATELIMIT, ratelimit);
+        }
+        None
+    }
+
+    fn reject(on_reject: &R, rejection: &Rejection) -> Response<ResponseBody<ResBody>> {
+        on_reject.on_reject(rejection)
     }
 }
 
-impl<S: Clone, E: KeyExtractor, R: Clone> Clone for RateLimitService<S, E, R> {
+impl<E: KeyExtractor, R: Clone> Clone for RateAdmission<E, R> {
     fn clone(&self) -> Self {
         Self {
-            inner: self.inner.clone(),
             shared: Arc::clone(&self.shared),
             on_reject: self.on_reject.clone(),
         }
     }
 }
 
-impl<S: std::fmt::Debug, E: KeyExtractor, R> std::fmt::Debug for RateLimitService<S, E, R> {
+impl<E: KeyExtractor, R> std::fmt::Debug for RateAdmission<E, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RateLimitService")
-            .field("inner", &self.inner)
+        f.debug_struct("RateAdmission")
             .field("limiter", &self.shared)
             .finish_non_exhaustive()
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-/// A point-in-time view of a [`RateLimiter`](crate::RateLimiter): its current load and its
+/// A point-in-time view of a [`RateLimiter`](super::RateLimiter): its current load and its
 /// counters since it was created.
 ///
 /// ```
@@ -14,14 +14,15 @@ use std::time::Duration;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct RateLimitSnapshot {
+pub struct Snapshot {
     /// How long a request may wait for a token (zero: reject at once).
     pub max_wait: Duration,
     /// Requests admitted since the limiter was created (at once or after waiting).
     pub admitted: u64,
     /// Requests turned away because their bucket was empty (`reason="rate"`).
     pub rejected: u64,
-    /// Requests turned away because they had no key (`reason="missing_key"`).
+    /// Requests turned away because they had no key (`reason="missing_key"`), or no peer
+    /// address for a key that needs one (`500`).
     pub rejected_missing_key: u64,
     /// Requests waiting for a token now.
     pub waiting: usize,

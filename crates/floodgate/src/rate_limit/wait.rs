@@ -17,7 +17,7 @@ use governor::nanos::Nanos;
 
 use super::key::KeyExtractor;
 use super::limiter::{Admitted, Shared};
-use super::rejection::RateLimitRejection;
+use super::rejection::Rejection;
 
 /// How many requests wait on each bucket.
 #[derive(Debug)]
@@ -94,7 +94,8 @@ pub(crate) struct WaitTicket<E: KeyExtractor> {
 }
 
 /// The waiting future: admitted when a token comes, rejected when none can come in time.
-pub(crate) type Wait = Pin<Box<dyn Future<Output = Result<Admitted, RateLimitRejection>> + Send>>;
+#[allow(unreachable_pub)]
+pub type Wait = Pin<Box<dyn Future<Output = Result<Admitted, Rejection>> + Send>>;
 
 impl<E: KeyExtractor> WaitTicket<E> {
     /// Counts a waiter in on `key`'s bucket. `earliest` is the next token's arrival.

@@ -1,11 +1,17 @@
+//! [`GateLayer`]: the gate as a tower layer.
+
 use std::time::Duration;
 
 use http::StatusCode;
 use tower_layer::Layer;
 
-use super::reject::{DefaultOnReject, NoBypass};
-use super::service::GateService;
-use crate::{Gate, LimitAlgorithm, Queue};
+use super::config::GateConfig;
+use super::discipline::Queue;
+use super::handle::Gate;
+use super::response::{DefaultOnReject, NoBypass};
+use super::service::{GateAdmission, GateService};
+use crate::limit::LimitAlgorithm;
+use crate::middleware::AdmissionService;
 
 /// The default classification for adaptive limits: a server error means overload.
 pub(crate) fn server_error(status: StatusCode) -> bool {
@@ -19,7 +25,10 @@ pub(crate) fn server_error(status: StatusCode) -> bool {
 /// builds (and so every route of an axum `Router` it is applied to) shares one limit. Build one
 /// layer per limit you want.
 ///
-/// Settings are stored in the shared gate, so they also change it for every clone.
+/// The layer is a value: each setting returns a layer with a new gate built with that setting,
+/// so a clone configured differently is a different gate, and configuring one never changes
+/// another. To share one gate between several layers, say so with
+/// [`from_gate`](GateLayer::from_gate).
 ///
 /// ```
 /// use std::time::Duration;
@@ -38,6 +47,7 @@ pub(crate) fn server_error(status: StatusCode) -> bool {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct GateLayer<R = DefaultOnReject, P = NoBypass> {
+    config: GateConfig,
     gate: Gate,
     on_reject: R,
     bypass: P,
@@ -52,10 +62,30 @@ impl GateLayer {
     ///
     /// If `limit` is zero.
     pub fn new(limit: usize) -> Self {
-        Self::from_gate(Gate::new(limit))
+        Self::with_config(GateConfig::new(limit))
+    }
+
+    /// A layer with a new gate built with `config`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use floodgate::GateLayer;
+    /// use floodgate::gate::GateConfig;
+    ///
+    /// let config = GateConfig::new(16).max_wait(Duration::from_millis(20));
+    /// let layer = GateLayer::with_config(config);
+    /// assert_eq!(layer.gate().snapshot().max_wait, Duration::from_millis(20));
+    /// ```
+    pub fn with_config(config: GateConfig) -> Self {
+        let gate = Gate::with_config(config.clone());
+        Self::sharing(config, gate)
     }
 
     /// A layer around an existing gate, to share one limit between several layers or services.
+    ///
+    /// The gate's settings are the ones it was built with; a setting called on this layer
+    /// afterwards (say [`max_wait`](GateLayer::max_wait)) gives the layer a new gate of its own,
+    /// built with the shared gate's settings and that change.
     ///
     /// ```
     /// use floodgate::{Gate, GateLayer};
@@ -67,7 +97,13 @@ impl GateLayer {
     /// assert_eq!(admin.gate().snapshot().limit, 4);
     /// ```
     pub fn from_gate(gate: Gate) -> Self {
+        let config = gate.config().clone();
+        Self::sharing(config, gate)
+    }
+
+    fn sharing(config: GateConfig, gate: Gate) -> Self {
         Self {
+            config,
             gate,
             on_reject: DefaultOnReject,
             bypass: NoBypass,
@@ -79,57 +115,67 @@ impl GateLayer {
 impl<R, P> GateLayer<R, P> {
     /// How long a request may wait for a permit before it gets a 503. Zero: never wait.
     pub fn max_wait(self, max_wait: Duration) -> Self {
-        self.gate.set_max_wait(max_wait);
-        self
+        self.configure(|config| config.max_wait(max_wait))
     }
 
     /// How many requests may wait at once; more get a 503 at once. Zero: never wait.
     pub fn max_queue(self, max_queue: usize) -> Self {
-        self.gate.set_max_queue(max_queue);
-        self
+        self.configure(|config| config.max_queue(max_queue))
     }
 
     /// The `Retry-After` of rejections: sent in whole seconds, rounded up, at least 1.
     pub fn retry_after(self, retry_after: Duration) -> Self {
-        self.gate.set_retry_after(retry_after);
-        self
+        self.configure(|config| config.retry_after(retry_after))
     }
 
     /// The queue discipline: [`Queue::Fifo`] (default), [`Queue::Lifo`] or [`Queue::Codel`].
     /// See [`Queue`] for when to pick which.
     pub fn queue(self, queue: Queue) -> Self {
-        self.gate.set_queue(queue);
-        self
+        self.configure(|config| config.queue(queue))
     }
 
     /// For LIFO and CoDel: how long requests must keep queueing before the queue counts as
-    /// standing (default: half of `max_wait`). See [`Gate::set_standing_after`].
+    /// standing (default: half of `max_wait`). See [`GateConfig::standing_after`].
     pub fn standing_after(self, after: Duration) -> Self {
-        self.gate.set_standing_after(after);
-        self
+        self.configure(|config| config.standing_after(after))
     }
 
     /// For LIFO and CoDel: the longest wait while the queue stands (default 5 ms). See
-    /// [`Gate::set_standing_wait`].
+    /// [`GateConfig::standing_wait`].
     pub fn standing_wait(self, wait: Duration) -> Self {
-        self.gate.set_standing_wait(wait);
-        self
+        self.configure(|config| config.standing_wait(wait))
     }
 
-    /// Lets `algorithm` set the limit from measured latency, live (the limit given to
-    /// [`GateLayer::new`] is replaced by the algorithm's initial limit). See
-    /// [`Gate::set_limit_algorithm`].
+    /// The gate's name, the `gate` label of its metrics (default `default`). See
+    /// [`GateConfig::name`].
+    pub fn name(self, name: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        self.configure(|config| config.name(name))
+    }
+
+    /// Lets `algorithm` set the limit from measured latency, live, starting at its initial
+    /// limit; the limit given to [`GateLayer::new`] stays the ceiling. See
+    /// [`GateConfig::limit_algorithm`].
     ///
     /// ```
-    /// use floodgate::{GateLayer, Gradient2};
+    /// use floodgate::GateLayer;
+    /// use floodgate::limit::Gradient2;
     ///
     /// let gate = GateLayer::new(64)
     ///     .limit_algorithm(Gradient2::new().initial_limit(16).max_limit(256));
     /// assert_eq!(gate.gate().snapshot().limit, 16);
     /// ```
-    pub fn limit_algorithm(self, algorithm: impl LimitAlgorithm) -> Self {
-        self.gate.set_limit_algorithm(algorithm);
-        self
+    pub fn limit_algorithm(self, algorithm: impl LimitAlgorithm + Clone + Sync) -> Self {
+        self.configure(|config| config.limit_algorithm(algorithm))
+    }
+
+    /// A layer like this one, with a new gate built with the changed settings.
+    fn configure(self, change: impl FnOnce(GateConfig) -> GateConfig) -> Self {
+        let config = change(self.config);
+        Self {
+            gate: Gate::with_config(config.clone()),
+            config,
+            ..self
+        }
     }
 
     /// Which responses tell an adaptive limit that the service is overloaded (besides errors
@@ -152,12 +198,13 @@ impl<R, P> GateLayer<R, P> {
 
     /// Builds rejection responses with `on_reject` instead of the plain-text default.
     ///
-    /// The closure gets the [`Rejection`](crate::Rejection) and returns a response with the
+    /// The closure gets the [`Rejection`](super::Rejection) and returns a response with the
     /// inner service's body type. A `Retry-After` header is added if it has none.
     ///
     /// ```
     /// use axum::{Router, response::{IntoResponse, Response}, routing::get};
-    /// use floodgate::{GateLayer, Rejection};
+    /// use floodgate::GateLayer;
+    /// use floodgate::gate::Rejection;
     /// use http::{StatusCode, header::CONTENT_TYPE};
     ///
     /// let gate = GateLayer::new(8).on_reject(|rejection: &Rejection| -> Response {
@@ -172,6 +219,7 @@ impl<R, P> GateLayer<R, P> {
     /// ```
     pub fn on_reject<F>(self, on_reject: F) -> GateLayer<F, P> {
         GateLayer {
+            config: self.config,
             gate: self.gate,
             on_reject,
             bypass: self.bypass,
@@ -195,6 +243,7 @@ impl<R, P> GateLayer<R, P> {
     /// ```
     pub fn bypass<Q>(self, predicate: Q) -> GateLayer<R, Q> {
         GateLayer {
+            config: self.config,
             gate: self.gate,
             on_reject: self.on_reject,
             bypass: predicate,
@@ -212,12 +261,12 @@ impl<S, R: Clone, P: Clone> Layer<S> for GateLayer<R, P> {
     type Service = GateService<S, R, P>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GateService::new(
-            inner,
+        let admission = GateAdmission::new(
             self.gate.clone(),
             self.on_reject.clone(),
             self.bypass.clone(),
             self.dropped_when,
-        )
+        );
+        AdmissionService::new(inner, admission)
     }
 }

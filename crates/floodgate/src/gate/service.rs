@@ -1,0 +1,148 @@
+//! [`GateService`]: the gate's admission plugged into the shared middleware skeleton.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::{Request, Response, StatusCode};
+
+use super::acquire::Acquire;
+use super::handle::{Admission as Entered, Gate};
+use super::permit::Permit;
+use super::rejection::Rejection;
+use super::response::{Bypass, DefaultOnReject, NoBypass, OnReject};
+use crate::middleware::{self, Admission, AdmissionService, Decision};
+
+/// The service built by [`GateLayer`](super::GateLayer): admits each request through a shared
+/// [`Gate`] before calling the inner service.
+///
+/// A rejected request is answered `Ok(503 response)` and never reaches the inner service; the
+/// error type stays `S::Error`. Waiting happens in the response future, bounded by `max_wait`:
+/// `poll_ready` only asks the inner service. `gate()` is the shared gate;
+/// `get_ref`, `get_mut` and `into_inner` reach the inner service.
+pub type GateService<S, R = DefaultOnReject, P = NoBypass> =
+    AdmissionService<S, GateAdmission<R, P>>;
+
+/// The response body of [`GateService`]: the inner service's body holding the request's
+/// [`Permit`] until it ends (so a streaming response counts against the limit until it is done),
+/// or the short plain-text message of a default rejection.
+pub type ResponseBody<B> = middleware::ResponseBody<B, Permit>;
+
+/// The gate's admission: the part of [`GateService`] that is the gate's own.
+#[derive(Debug, Clone)]
+#[allow(unreachable_pub)]
+pub struct GateAdmission<R, P> {
+    gate: Gate,
+    on_reject: R,
+    bypass: P,
+    dropped_when: fn(StatusCode) -> bool,
+}
+
+impl<R, P> GateAdmission<R, P> {
+    pub(crate) fn new(
+        gate: Gate,
+        on_reject: R,
+        bypass: P,
+        dropped_when: fn(StatusCode) -> bool,
+    ) -> Self {
+        Self {
+            gate,
+            on_reject,
+            bypass,
+            dropped_when,
+        }
+    }
+}
+
+impl<S, R, P> AdmissionService<S, GateAdmission<R, P>> {
+    /// The shared gate.
+    pub fn gate(&self) -> &Gate {
+        &self.admission().gate
+    }
+}
+
+/// An admitted request: its permit (none if it bypassed the gate), and how to tell whether its
+/// response means overload.
+#[derive(Debug)]
+#[allow(unreachable_pub)]
+pub struct Admitted {
+    permit: Option<Permit>,
+    dropped_when: fn(StatusCode) -> bool,
+}
+
+/// A queued request's wait for its permit.
+#[derive(Debug)]
+#[allow(unreachable_pub)]
+pub struct WaitForPermit {
+    acquire: Acquire,
+    dropped_when: fn(StatusCode) -> bool,
+}
+
+impl Future for WaitForPermit {
+    type Output = Result<Admitted, Rejection>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let dropped_when = self.dropped_when;
+        Pin::new(&mut self.acquire)
+            .poll(cx)
+            .map_ok(|permit| Admitted {
+                permit: Some(permit),
+                dropped_when,
+            })
+    }
+}
+
+impl<R, P, ReqBody, ResBody> Admission<ReqBody, ResBody> for GateAdmission<R, P>
+where
+    R: OnReject<ResBody> + Clone,
+    P: Bypass<ReqBody>,
+{
+    type Admitted = Admitted;
+    type Guard = Permit;
+    type Rejection = Rejection;
+    type Wait = WaitForPermit;
+    type OnReject = R;
+
+    #[inline]
+    fn admit(&self, request: &Request<ReqBody>) -> Decision<Admitted, Rejection, WaitForPermit> {
+        let dropped_when = self.dropped_when;
+        if self.bypass.bypass(request) {
+            return Decision::Admitted(Admitted {
+                permit: None,
+                dropped_when,
+            });
+        }
+        match self.gate.admit() {
+            Entered::Admitted(permit) => Decision::Admitted(Admitted {
+                permit: Some(permit),
+                dropped_when,
+            }),
+            Entered::Rejected(rejection) => Decision::Rejected(rejection),
+            Entered::Queued(acquire) => Decision::Wait(WaitForPermit {
+                acquire,
+                dropped_when,
+            }),
+        }
+    }
+
+    fn on_reject(&self) -> &R {
+        &self.on_reject
+    }
+
+    #[inline]
+    fn finish(admitted: Admitted, response: Option<&mut Response<ResBody>>) -> Option<Permit> {
+        let mut permit = admitted.permit;
+        if let Some(permit) = permit.as_mut().filter(|permit| permit.is_measured()) {
+            let dropped =
+                response.is_none_or(|response| (admitted.dropped_when)(response.status()));
+            if dropped {
+                permit.mark_dropped();
+            }
+        }
+        permit
+    }
+
+    fn reject(on_reject: &R, rejection: &Rejection) -> Response<ResponseBody<ResBody>> {
+        on_reject.on_reject(rejection)
+    }
+}
