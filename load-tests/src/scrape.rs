@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use floodgate::metrics;
 use reqwest::Url;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -62,8 +63,8 @@ impl Scraper {
                         .unwrap_or_default();
                     samples.push(Gauges {
                         t,
-                        in_flight: gauge(&text, "floodgate_in_flight"),
-                        limit: gauge(&text, "floodgate_limit"),
+                        in_flight: gauge(&text, metrics::IN_FLIGHT),
+                        limit: gauge(&text, metrics::LIMIT),
                     });
                 }
             })

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::middleware;
 use axum::routing::get;
-use floodgate::{Gate, RateLimiter};
+use floodgate::Gate;
+use floodgate::rate_limit::RateLimiter;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::backend::Backend;
@@ -63,9 +64,6 @@ impl App {
         let jobs = Jobs::new(config);
         let ingest = Ingest::new(config);
         let mut metrics = Metrics::new(gate.clone(), rate_limiter.clone(), backend.clone());
-        if let Some(rate_limiter) = &rate_limiter {
-            metrics.register_collector(rate_limit::RateLimitCollector::new(rate_limiter.clone()));
-        }
         metrics.register_collector(jobs.collector());
         metrics.register_collector(ingest.collector());
         let metrics = Arc::new(metrics);

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::response::IntoResponse;
+use floodgate::gate::DefaultOnReject;
 use floodgate::{Gate, GateLayer};
-use http::StatusCode;
 use http::header::RETRY_AFTER;
+use http::{HeaderValue, StatusCode};
 use tokio::sync::Semaphore;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::{BoxError, ServiceBuilder};
@@ -38,10 +39,11 @@ where
             (gated.route_layer(limit), None)
         }
         Limiter::TowerShed => {
-            let retry_after = floodgate::retry_after_secs(config.retry_after);
+            let retry_after = DefaultOnReject::retry_after(config.retry_after);
             let shed = ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(move |_: BoxError| async move {
-                    overloaded(retry_after)
+                .layer(HandleErrorLayer::new(move |_: BoxError| {
+                    let retry_after = retry_after.clone();
+                    async move { overloaded(retry_after) }
                 }))
                 .load_shed()
                 .layer(GlobalConcurrencyLimitLayer::with_semaphore(semaphore(
@@ -57,10 +59,10 @@ fn semaphore(config: &Config) -> Arc<Semaphore> {
 }
 
 /// The answer of `tower-shed` when every slot is taken (the gate's default answer, in kind).
-fn overloaded(retry_after_secs: u64) -> impl IntoResponse {
+fn overloaded(retry_after: HeaderValue) -> impl IntoResponse {
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        [(RETRY_AFTER, retry_after_secs)],
+        [(RETRY_AFTER, retry_after)],
         "service overloaded, retry later\n",
     )
 }

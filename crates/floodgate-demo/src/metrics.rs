@@ -1,9 +1,11 @@
 //! `/metrics`: one Prometheus registry per app (several apps can run in one process), rendered
 //! in the Prometheus text format.
 //!
-//! The gate's, the rate limit's and the backend's series are read at scrape time (from
-//! [`Gate::snapshot`], [`RateLimiter::snapshot`] and the backend's semaphore); request counts
-//! and latencies are recorded by a middleware.
+//! The gate's and the rate limit's `floodgate_*` series are the library's, encoded by
+//! [`floodgate::metrics::PrometheusText`] from their snapshots at scrape time (so their names and
+//! meanings are defined once, in the library); the demo's own `floodgate_demo_*` series (the
+//! backend's, read from its semaphore, and the requests', recorded by a middleware) are
+//! prometheus-client's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,10 +13,11 @@ use std::time::Duration;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use floodgate::{Gate, RateLimitReason, RateLimiter, Reason};
+use floodgate::Gate;
+use floodgate::metrics::PrometheusText;
+use floodgate::rate_limit::RateLimiter;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet};
-use prometheus_client::metrics::MetricType;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -34,6 +37,8 @@ const UNMATCHED: &str = "unmatched";
 /// The app's metrics: a registry, and handles to the series the middleware records.
 #[derive(Debug)]
 pub(crate) struct Metrics {
+    gate: Option<Gate>,
+    rate_limiter: Option<RateLimiter>,
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabels, Histogram, fn() -> Histogram>,
@@ -51,20 +56,14 @@ struct RouteLabels {
 }
 
 impl Metrics {
-    /// Registers the gate's series (if there is a gate), `floodgate_rejected_total` (if there is
-    /// a gate or a rate limit), the backend's and the requests'.
+    /// The gate's series (if there is a gate), the rate limit's (if there is one), the
+    /// backend's and the requests'.
     pub(crate) fn new(
         gate: Option<Gate>,
         rate_limiter: Option<RateLimiter>,
         backend: Backend,
     ) -> Self {
         let mut registry = Registry::default();
-        if let Some(gate) = gate.clone() {
-            registry.register_collector(Box::new(GateCollector { gate }));
-        }
-        if gate.is_some() || rate_limiter.is_some() {
-            registry.register_collector(Box::new(RejectedCollector { gate, rate_limiter }));
-        }
         registry.register_collector(Box::new(BackendCollector { backend }));
 
         let requests = Family::<RequestLabels, Counter>::default();
@@ -82,6 +81,8 @@ impl Metrics {
         );
 
         Self {
+            gate,
+            rate_limiter,
             registry,
             requests,
             durations,
@@ -107,7 +108,14 @@ impl Metrics {
 
     /// Every series, in the Prometheus text format.
     pub(crate) fn render(&self) -> String {
-        let mut text = String::new();
+        let mut library = PrometheusText::new();
+        if let Some(gate) = &self.gate {
+            library = library.gate(gate);
+        }
+        if let Some(limiter) = &self.rate_limiter {
+            library = library.rate_limit(limiter);
+        }
+        let mut text = library.render();
         prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
         text
@@ -129,105 +137,6 @@ pub(crate) async fn record(
     let response = next.run(request).await;
     metrics.observe(route, response.status().as_u16(), started.elapsed());
     response
-}
-
-/// The gate's `floodgate_*` series, from one [`Gate::snapshot`] per scrape.
-#[derive(Debug)]
-struct GateCollector {
-    gate: Gate,
-}
-
-impl Collector for GateCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let snapshot = self.gate.snapshot();
-        gauge(
-            &mut encoder,
-            "floodgate_limit",
-            "Concurrency limit of the gate.",
-            snapshot.limit,
-        )?;
-        gauge(
-            &mut encoder,
-            "floodgate_in_flight",
-            "Requests holding a permit of the gate.",
-            snapshot.in_flight,
-        )?;
-        gauge(
-            &mut encoder,
-            "floodgate_queued",
-            "Requests waiting for a permit of the gate.",
-            snapshot.queued,
-        )?;
-
-        // Counters get their `_total` suffix from the encoder.
-        let admitted = ConstCounter::new(snapshot.admitted);
-        admitted.encode(encoder.encode_descriptor(
-            "floodgate_admitted",
-            "Requests admitted by the gate.",
-            None,
-            MetricType::Counter,
-        )?)?;
-
-        let waits = snapshot.queue_wait;
-        let mut previous = 0;
-        let buckets: Vec<(f64, u64)> = waits
-            .buckets()
-            .map(|(bound, cumulative)| {
-                let in_bucket = cumulative - previous;
-                previous = cumulative;
-                (bound.as_secs_f64(), in_bucket)
-            })
-            .collect();
-        encoder
-            .encode_descriptor(
-                "floodgate_queue_wait_seconds",
-                "Time admitted requests waited for their permit.",
-                None,
-                MetricType::Histogram,
-            )?
-            .encode_histogram::<NoLabelSet>(
-                waits.sum().as_secs_f64(),
-                waits.count(),
-                &buckets,
-                None,
-            )
-    }
-}
-
-/// `floodgate_rejected_total`: one family for whatever turns requests away before the handlers,
-/// by reason: the gate's (503, every [`Reason`]) and the rate limit's (429, `rate`), each
-/// present only when that limiter is on. (One collector, because a family encoded twice would
-/// make the exposition invalid.)
-#[derive(Debug)]
-struct RejectedCollector {
-    gate: Option<Gate>,
-    rate_limiter: Option<RateLimiter>,
-}
-
-impl Collector for RejectedCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let mut rejected = encoder.encode_descriptor(
-            "floodgate_rejected",
-            "Requests turned away before the handlers, by reason: the gate's (503) and the rate \
-             limit's (429, reason rate).",
-            None,
-            MetricType::Counter,
-        )?;
-        if let Some(gate) = &self.gate {
-            let snapshot = gate.snapshot();
-            for reason in Reason::ALL {
-                let labels = [("reason", reason.as_str())];
-                ConstCounter::new(snapshot.rejected.get(reason))
-                    .encode(rejected.encode_family(&labels)?)?;
-            }
-        }
-        if let Some(limiter) = &self.rate_limiter {
-            let labels = [("reason", RateLimitReason::Rate.as_str())];
-            ConstCounter::new(limiter.snapshot().rejected)
-                .encode(rejected.encode_family(&labels)?)?;
-        }
-        Ok(())
-    }
 }
 
 /// The simulated backend's `floodgate_demo_backend_*` series.
@@ -297,19 +206,19 @@ mod tests {
         let text = metrics.render();
         for line in [
             "# TYPE floodgate_limit gauge",
-            "floodgate_limit 4",
-            "floodgate_in_flight 1",
-            "floodgate_queued 0",
+            "floodgate_limit{gate=\"default\"} 4",
+            "floodgate_in_flight{gate=\"default\"} 1",
+            "floodgate_queued{gate=\"default\"} 0",
             "# TYPE floodgate_admitted_total counter",
-            "floodgate_admitted_total 1",
+            "floodgate_admitted_total{gate=\"default\"} 1",
             "# TYPE floodgate_rejected_total counter",
-            "floodgate_rejected_total{reason=\"timeout\"} 0",
-            "floodgate_rejected_total{reason=\"queue_full\"} 0",
-            "floodgate_rejected_total{reason=\"closed\"} 0",
+            "floodgate_rejected_total{gate=\"default\",reason=\"timeout\"} 0",
+            "floodgate_rejected_total{gate=\"default\",reason=\"queue_full\"} 0",
+            "floodgate_rejected_total{gate=\"default\",reason=\"closed\"} 0",
             "# TYPE floodgate_queue_wait_seconds histogram",
-            "floodgate_queue_wait_seconds_bucket{le=\"0\"} 1",
-            "floodgate_queue_wait_seconds_bucket{le=\"+Inf\"} 1",
-            "floodgate_queue_wait_seconds_count 1",
+            "floodgate_queue_wait_seconds_bucket{gate=\"default\",le=\"0\"} 1",
+            "floodgate_queue_wait_seconds_bucket{gate=\"default\",le=\"+Inf\"} 1",
+            "floodgate_queue_wait_seconds_count{gate=\"default\"} 1",
             "floodgate_demo_backend_capacity 8",
             "floodgate_demo_backend_busy 0",
             "floodgate_demo_backend_waiting 0",

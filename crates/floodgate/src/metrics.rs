@@ -17,6 +17,8 @@
 //! | `floodgate_rate_admitted_total` | counter | `policy` | requests a rate limit let through |
 //! | `floodgate_rate_keys` | gauge | `policy` | buckets of recently active keys |
 //! | `floodgate_rate_waiting` | gauge | `policy` | requests waiting for a token |
+//! | `floodgate_rate_per_second` | gauge | `policy` | the steady rate, requests per second per key |
+//! | `floodgate_rate_burst` | gauge | `policy` | the bucket size: requests a key may send at once |
 //!
 //! The `gate` label is the gate's name ([`GateConfig::name`](crate::gate::GateConfig::name),
 //! `default` unless set), so that several gates report side by side; `policy` is the rate
@@ -60,6 +62,10 @@ pub const RATE_ADMITTED_TOTAL: &str = "floodgate_rate_admitted_total";
 pub const RATE_KEYS: &str = "floodgate_rate_keys";
 /// Requests waiting for a rate limit's token (gauge; label `policy`).
 pub const RATE_WAITING: &str = "floodgate_rate_waiting";
+/// A rate limit's steady rate, requests per second per key (gauge; label `policy`).
+pub const RATE_PER_SECOND: &str = "floodgate_rate_per_second";
+/// A rate limit's bucket size (gauge; label `policy`).
+pub const RATE_BURST: &str = "floodgate_rate_burst";
 
 /// What one metric is: its name, kind and help text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +79,7 @@ pub struct Metric {
 }
 
 /// Every floodgate metric, with its kind and meaning.
-pub const ALL: [Metric; 9] = [
+pub const ALL: [Metric; 11] = [
     Metric {
         name: IN_FLIGHT,
         kind: "gauge",
@@ -118,6 +124,16 @@ pub const ALL: [Metric; 9] = [
         name: RATE_WAITING,
         kind: "gauge",
         help: "Requests waiting for a rate limit token.",
+    },
+    Metric {
+        name: RATE_PER_SECOND,
+        kind: "gauge",
+        help: "The rate limit's steady rate, in requests per second per key.",
+    },
+    Metric {
+        name: RATE_BURST,
+        kind: "gauge",
+        help: "The rate limit's bucket size: requests a key may send at once.",
     },
 ];
 
@@ -192,6 +208,11 @@ impl PrometheusText {
         self.sample(RATE_ADMITTED_TOTAL, "", &labels, snapshot.admitted as f64);
         self.sample(RATE_KEYS, "", &labels, snapshot.keys as f64);
         self.sample(RATE_WAITING, "", &labels, snapshot.waiting as f64);
+        let (count, per) = limiter.quota().rate();
+        let per_second = f64::from(count) / per.as_secs_f64();
+        self.sample(RATE_PER_SECOND, "", &labels, per_second);
+        let burst = f64::from(limiter.quota().burst_size());
+        self.sample(RATE_BURST, "", &labels, burst);
         self
     }
 

@@ -9,9 +9,11 @@
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use floodgate::{GateLayer, Rejection};
+use floodgate::GateLayer;
+use floodgate::gate::Rejection;
 use serde_json::json;
 
 /// The `Content-Type` of problem details (RFC 9457).
@@ -22,13 +24,13 @@ fn problem(rejection: &Rejection) -> Response {
     let body = json!({
         "type": "https://example.com/problems/overloaded",
         "title": "Service overloaded",
-        "status": rejection.status().as_u16(),
+        "status": StatusCode::SERVICE_UNAVAILABLE.as_u16(),
         "detail": rejection.to_string(),
         "reason": rejection.reason().as_str(),
-        "retry_after_seconds": rejection.retry_after_secs(),
+        "retry_after_seconds": rejection.retry_after().as_secs(),
     });
     (
-        rejection.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
         [(axum::http::header::CONTENT_TYPE, PROBLEM_JSON)],
         body.to_string(),
     )

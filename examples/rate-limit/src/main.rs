@@ -13,7 +13,8 @@
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use floodgate::{HeaderKey, MissingKey, Quota, RateLimitLayer, RateLimiter};
+use floodgate::rate_limit::{HeaderKey, MissingKey, RateLimiter};
+use floodgate::{Quota, RateLimitLayer};
 
 /// The app: `/api/*` limited per API key, `/stats` and `/healthz` not limited.
 fn app() -> Router {

@@ -18,7 +18,8 @@
 
 mod config;
 
-use floodgate::{Aimd, GateLayer, Gradient2, Vegas};
+use floodgate::GateLayer;
+use floodgate::limit::{Aimd, Gradient2, Vegas};
 
 pub use self::config::{AdaptiveConfig, Algorithm};
 use crate::config::Config;

@@ -49,6 +49,7 @@ impl Ingest {
     pub(crate) fn new(config: &Config) -> Self {
         let ingest = &config.ingest;
         let gate = GateLayer::new(ingest.concurrency)
+            .name("ingest")
             .max_wait(config.max_wait)
             .max_queue(config.max_queue)
             .retry_after(config.retry_after);

@@ -55,7 +55,7 @@ pub(crate) async fn submit(
             };
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                [(RETRY_AFTER, jobs.retry_after_secs)],
+                [(RETRY_AFTER, jobs.retry_after.clone())],
                 Json(ErrorBody {
                     error: error.to_owned(),
                 }),

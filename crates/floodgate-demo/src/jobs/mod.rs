@@ -43,7 +43,7 @@ pub(crate) struct Jobs {
     pool: JobPool,
     /// Work time of a job without `?ms=`.
     default_work: Duration,
-    retry_after_secs: u64,
+    retry_after: http::HeaderValue,
 }
 
 impl Jobs {
@@ -58,7 +58,7 @@ impl Jobs {
         Self {
             pool,
             default_work: config.delay,
-            retry_after_secs: floodgate::retry_after_secs(config.retry_after),
+            retry_after: floodgate::gate::DefaultOnReject::retry_after(config.retry_after),
         }
     }
 

@@ -5,7 +5,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Args;
-use floodgate::{KeySpec, Quota};
+use floodgate::Quota;
+
+use super::KeySpec;
 
 use crate::parse;
 
@@ -28,7 +30,7 @@ const MAX_DECIMALS: usize = 3;
 /// can see how many requests it has left.
 ///
 /// ```
-/// use floodgate::KeySpec;
+/// use floodgate_demo::KeySpec;
 /// use floodgate_demo::{App, Config, Rate, RateLimitConfig};
 ///
 /// let app = App::new(&Config {

@@ -4,21 +4,21 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+use floodgate::rate_limit::{HeaderKey, KeyExtractor, PeerIp, RequestHead};
 use http::{HeaderName, HeaderValue};
-
-use super::key::{KeyExtractor, PeerIp, RequestHead, header_key};
 
 /// A key extractor chosen at run time, parsed from `global`, `ip` or `header:NAME` (for a
 /// command-line flag or an environment variable).
 ///
 /// | text | key | like |
 /// |---|---|---|
-/// | `global` | one bucket for everybody | [`Global`](crate::Global) |
+/// | `global` | one bucket for everybody | [`Global`](floodgate::rate_limit::Global) |
 /// | `ip` | the peer IP address | [`PeerIp`] |
-/// | `header:NAME` | the value of header `NAME` | [`HeaderKey`](crate::HeaderKey) |
+/// | `header:NAME` | the value of header `NAME` | [`HeaderKey`] |
 ///
 /// ```
-/// use floodgate::{KeySpec, Quota, RateLimitLayer};
+/// use floodgate::{Quota, RateLimitLayer};
+/// use floodgate_demo::KeySpec;
 ///
 /// let spec: KeySpec = "header:x-api-key".parse().unwrap();
 /// assert_eq!(spec.to_string(), "header:x-api-key");
@@ -58,12 +58,18 @@ impl KeyExtractor for KeySpec {
             // Never asked: a global spec uses the single shared bucket.
             KeySpec::Global => None,
             KeySpec::PeerIp => PeerIp.extract(request).map(ClientKey::Ip),
-            KeySpec::Header(name) => header_key(request, name).map(ClientKey::Header),
+            KeySpec::Header(name) => HeaderKey::new(name.clone())
+                .extract(request)
+                .map(ClientKey::Header),
         }
     }
 
     fn is_global(&self) -> bool {
         matches!(self, KeySpec::Global)
+    }
+
+    fn needs_peer_address(&self) -> bool {
+        matches!(self, KeySpec::PeerIp)
     }
 }
 

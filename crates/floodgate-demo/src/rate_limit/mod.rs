@@ -2,15 +2,16 @@
 //! `--rate-key`): floodgate's `RateLimitLayer`, outside the gate.
 
 mod config;
-mod metrics;
+mod key_spec;
 #[cfg(test)]
 mod tests;
 
 use axum::Router;
-use floodgate::{RateLimitLayer, RateLimiter};
+use floodgate::RateLimitLayer;
+use floodgate::rate_limit::RateLimiter;
 
 pub use self::config::{ParseRateError, Rate, RateLimitConfig};
-pub(crate) use self::metrics::RateLimitCollector;
+pub use self::key_spec::{ClientKey, KeySpec, ParseKeySpecError};
 
 /// Applies the rate limit of `config`, if it is on, to every route of `gated` (with
 /// `route_layer`, so unmatched paths get a plain 404). Call it after the gate is applied: the
@@ -19,9 +20,10 @@ pub(crate) use self::metrics::RateLimitCollector;
 ///
 /// Admitted responses carry the `RateLimit-Policy`/`RateLimit` fields as well as rejections, so
 /// that a client can pace itself. With `--rate-key ip` the key is the peer address that
-/// [`serve`](crate::serve) puts in every request; a request without one (sent to the router
-/// in-process) shares one bucket with the others that have none, as does a request without the
-/// header of `--rate-key header:NAME`.
+/// [`serve`](crate::serve) puts in every request (a request without one, sent to the router
+/// in-process, is answered 500: see [`PeerIp`](floodgate::rate_limit::PeerIp)); a request
+/// without the header of `--rate-key header:NAME` shares one bucket with the others that have
+/// none.
 pub(crate) fn guard<S>(
     gated: Router<S>,
     config: &RateLimitConfig,

@@ -3,11 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::KeySpec;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::response::Response;
-use floodgate::KeySpec;
 use http::header::RETRY_AFTER;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -177,17 +177,17 @@ async fn metrics_count_rate_rejections_with_the_gate_reasons() {
         &text,
         &[
             "# TYPE floodgate_rejected_total counter",
-            r#"floodgate_rejected_total{reason="timeout"} 0"#,
-            r#"floodgate_rejected_total{reason="queue_full"} 0"#,
-            r#"floodgate_rejected_total{reason="rate"} 3"#,
-            "floodgate_admitted_total 2",
+            r#"floodgate_rejected_total{gate="default",reason="timeout"} 0"#,
+            r#"floodgate_rejected_total{gate="default",reason="queue_full"} 0"#,
+            r#"floodgate_rejected_total{policy="default",reason="rate"} 3"#,
+            r#"floodgate_admitted_total{gate="default"} 2"#,
             "# TYPE floodgate_rate_admitted_total counter",
-            "floodgate_rate_admitted_total 2",
+            r#"floodgate_rate_admitted_total{policy="default"} 2"#,
             "# TYPE floodgate_rate_per_second gauge",
-            "floodgate_rate_per_second 50.0",
-            "floodgate_rate_burst 2",
-            "floodgate_rate_keys 0",
-            "floodgate_rate_waiting 0",
+            r#"floodgate_rate_per_second{policy="default"} 50"#,
+            r#"floodgate_rate_burst{policy="default"} 2"#,
+            r#"floodgate_rate_keys{policy="default"} 0"#,
+            r#"floodgate_rate_waiting{policy="default"} 0"#,
             r#"floodgate_demo_requests_total{route="/fast",status="200"} 2"#,
             r#"floodgate_demo_requests_total{route="/fast",status="429"} 3"#,
         ],
@@ -213,8 +213,8 @@ async fn without_the_gate_the_rejected_family_has_the_rate_only() {
     assert_lines(
         &text,
         &[
-            r#"floodgate_rejected_total{reason="rate"} 1"#,
-            "floodgate_rate_per_second 0.5",
+            r#"floodgate_rejected_total{policy="default",reason="rate"} 1"#,
+            r#"floodgate_rate_per_second{policy="default"} 0.5"#,
         ],
     );
     assert!(!text.contains("reason=\"timeout\""), "{text}");

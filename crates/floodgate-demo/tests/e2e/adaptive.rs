@@ -47,14 +47,17 @@ async fn an_adaptive_limit_backs_off_towards_the_backend_capacity() {
     .await;
     let client = client();
     let base = server.url("");
-    assert_eq!(scrape(&client, &base).await["floodgate_limit"], 20.0);
+    assert_eq!(
+        scrape(&client, &base).await[r#"floodgate_limit{gate="default"}"#],
+        20.0
+    );
     assert!(server.gate().snapshot().adaptive);
 
     let stop = hammer(&client, server.url("/slow"), 48);
     let start = tokio::time::Instant::now();
     let mut limits = Vec::new();
     let backed_off = loop {
-        let limit = scrape(&client, &base).await["floodgate_limit"];
+        let limit = scrape(&client, &base).await[r#"floodgate_limit{gate="default"}"#];
         limits.push(limit);
         if limit <= 12.0 {
             break true;
@@ -71,7 +74,7 @@ async fn an_adaptive_limit_backs_off_towards_the_backend_capacity() {
     let mut settled = Vec::new();
     for _ in 0..SETTLED_SAMPLES {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        settled.push(scrape(&client, &base).await["floodgate_limit"]);
+        settled.push(scrape(&client, &base).await[r#"floodgate_limit{gate="default"}"#]);
     }
     stop.store(true, Ordering::Relaxed);
     assert!(
@@ -134,7 +137,10 @@ async fn the_binary_takes_the_algorithm_and_queue_from_flags_or_environment() {
     assert!(startup.contains("limit_algorithm=gradient2"), "{startup}");
     assert!(startup.contains("queue=lifo"), "{startup}");
     let metrics = scrape(&client(), &demo.url("")).await;
-    assert_eq!(metrics["floodgate_limit"], 20.0, "min(20, 64)");
+    assert_eq!(
+        metrics[r#"floodgate_limit{gate="default"}"#], 20.0,
+        "min(20, 64)"
+    );
     drop(demo);
 
     let env = [
@@ -147,7 +153,10 @@ async fn the_binary_takes_the_algorithm_and_queue_from_flags_or_environment() {
     assert!(startup.contains("limit_algorithm=vegas"), "{startup}");
     assert!(startup.contains("queue=codel"), "{startup}");
     let metrics = scrape(&client(), &demo.url("")).await;
-    assert_eq!(metrics["floodgate_limit"], 8.0, "min(20, 8)");
+    assert_eq!(
+        metrics[r#"floodgate_limit{gate="default"}"#], 8.0,
+        "min(20, 8)"
+    );
 }
 
 #[test]

@@ -111,20 +111,26 @@ async fn metrics_agree_with_the_responses() {
     let ok = outcome.ok as f64;
     let rejected = outcome.rejected as f64;
 
-    assert_eq!(value("floodgate_limit"), 2.0);
-    assert_eq!(value("floodgate_in_flight"), 0.0);
-    assert_eq!(value("floodgate_queued"), 0.0);
+    assert_eq!(value(r#"floodgate_limit{gate="default"}"#), 2.0);
+    assert_eq!(value(r#"floodgate_in_flight{gate="default"}"#), 0.0);
+    assert_eq!(value(r#"floodgate_queued{gate="default"}"#), 0.0);
     assert_eq!(
-        value("floodgate_admitted_total"),
+        value(r#"floodgate_admitted_total{gate="default"}"#),
         ok + 1.0,
         "/slow and /fast"
     );
-    let rejected_by_reason = ["timeout", "queue_full", "closed"]
-        .map(|reason| value(&format!("floodgate_rejected_total{{reason=\"{reason}\"}}")));
+    let rejected_by_reason = ["timeout", "queue_full", "closed"].map(|reason| {
+        value(&format!(
+            "floodgate_rejected_total{{gate=\"default\",reason=\"{reason}\"}}"
+        ))
+    });
     assert_eq!(rejected_by_reason, [rejected, 0.0, 0.0]);
-    assert_eq!(value("floodgate_queue_wait_seconds_count"), ok + 1.0);
     assert_eq!(
-        value("floodgate_queue_wait_seconds_bucket{le=\"+Inf\"}"),
+        value(r#"floodgate_queue_wait_seconds_count{gate="default"}"#),
+        ok + 1.0
+    );
+    assert_eq!(
+        value("floodgate_queue_wait_seconds_bucket{gate=\"default\",le=\"+Inf\"}"),
         ok + 1.0
     );
 

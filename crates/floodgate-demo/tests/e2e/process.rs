@@ -24,7 +24,7 @@ async fn sigterm_lets_requests_in_flight_finish_and_exits_0() {
     let base = demo.url("");
     eventually("four requests are in flight", || {
         let (client, base) = (client.clone(), base.clone());
-        async move { scrape(&client, &base).await["floodgate_in_flight"] == 4.0 }
+        async move { scrape(&client, &base).await[r#"floodgate_in_flight{gate="default"}"#] == 4.0 }
     })
     .await;
 

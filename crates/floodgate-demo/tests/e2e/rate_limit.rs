@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use floodgate::KeySpec;
+use floodgate_demo::KeySpec;
 use floodgate_demo::{Config, RateLimitConfig};
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -84,16 +84,19 @@ async fn over_the_rate_is_429_with_retry_after_and_metrics_agree() {
 
     let metrics = scrape(&client, &server.url("")).await;
     assert_eq!(
-        metrics[r#"floodgate_rejected_total{reason="rate"}"#],
+        metrics[r#"floodgate_rejected_total{policy="default",reason="rate"}"#],
         f64::from(rejected)
     );
-    assert_eq!(metrics["floodgate_rate_admitted_total"], 3.0);
+    assert_eq!(
+        metrics[r#"floodgate_rate_admitted_total{policy="default"}"#],
+        3.0
+    );
     assert_eq!(
         metrics[r#"floodgate_demo_requests_total{route="/fast",status="429"}"#],
         3.0
     );
     // A request over the rate never reached the gate.
-    assert_eq!(metrics["floodgate_admitted_total"], 3.0);
+    assert_eq!(metrics[r#"floodgate_admitted_total{gate="default"}"#], 3.0);
     assert_eq!(server.gate().snapshot().admitted, 3);
 }
 
@@ -116,8 +119,11 @@ async fn each_peer_address_has_a_bucket_of_its_own() {
     assert_eq!(statuses(&again, &url, 1).await, [429]);
 
     let metrics = scrape(&first, &server.url("")).await;
-    assert_eq!(metrics["floodgate_rate_keys"], 2.0);
-    assert_eq!(metrics[r#"floodgate_rejected_total{reason="rate"}"#], 3.0);
+    assert_eq!(metrics[r#"floodgate_rate_keys{policy="default"}"#], 2.0);
+    assert_eq!(
+        metrics[r#"floodgate_rejected_total{policy="default",reason="rate"}"#],
+        3.0
+    );
 }
 
 #[tokio::test]
@@ -138,7 +144,7 @@ async fn each_header_value_has_a_bucket_of_its_own() {
     assert_rate_limited(&send("bob").await.unwrap());
     assert_eq!(status(send("carol").await.unwrap()), 200);
     let metrics = scrape(&client, &server.url("")).await;
-    assert_eq!(metrics["floodgate_rate_keys"], 3.0);
+    assert_eq!(metrics[r#"floodgate_rate_keys{policy="default"}"#], 3.0);
 }
 
 #[test]
@@ -222,9 +228,12 @@ async fn rate_50_burst_10_under_200_per_second_admits_about_50_a_second() {
     assert_eq!(ok + rejected, OFFERED_RATE * SECONDS);
     assert!((200..=320).contains(&ok), "{ok} admitted in {elapsed:?}");
     let metrics = scrape(&client, &demo.url("")).await;
-    assert_eq!(metrics["floodgate_rate_admitted_total"], f64::from(ok));
     assert_eq!(
-        metrics[r#"floodgate_rejected_total{reason="rate"}"#],
+        metrics[r#"floodgate_rate_admitted_total{policy="default"}"#],
+        f64::from(ok)
+    );
+    assert_eq!(
+        metrics[r#"floodgate_rejected_total{policy="default",reason="rate"}"#],
         f64::from(rejected)
     );
 }

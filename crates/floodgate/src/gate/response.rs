@@ -47,6 +47,23 @@ impl DefaultOnReject {
     }
 }
 
+impl DefaultOnReject {
+    /// The `Retry-After` value of the default response for a `retry_after` setting: whole
+    /// seconds, rounded up, never less than 1, for answers built elsewhere that should say the
+    /// same.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use floodgate::gate::DefaultOnReject;
+    ///
+    /// assert_eq!(DefaultOnReject::retry_after(Duration::ZERO), "1");
+    /// assert_eq!(DefaultOnReject::retry_after(Duration::from_millis(1001)), "2");
+    /// ```
+    pub fn retry_after(delay: std::time::Duration) -> http::HeaderValue {
+        retry_after_value(delay)
+    }
+}
+
 impl<B> sealed::Sealed<B> for DefaultOnReject {}
 
 impl<B> OnReject<B> for DefaultOnReject {

@@ -3,7 +3,9 @@
 //!
 //! # Two paths
 //!
-//! The in-flight count lives in one atomic word with a `LOCKED` flag. While the flag is clear,
+//! The in-flight count lives in one atomic word with a `LOCKED` flag (and, in its upper half,
+//! the low 32 bits of the admission counter, so that counting an admission costs nothing
+//! extra). While the flag is clear,
 //! nobody waits and nothing needs to hear of a release, so a request is admitted by one
 //! compare-and-swap (if fewer than `limit` are in flight) and a permit comes back by another:
 //! no lock. Whenever a request has to queue, the gate is closed, someone awaits
@@ -33,21 +35,32 @@ use super::rejection::{Reason, Rejection};
 use super::snapshot::{RejectedCounts, Snapshot};
 use super::waiters::{Verdict, WaiterList};
 
-/// The largest limit the in-flight word can count up to.
-pub(crate) const MAX_LIMIT: usize = usize::MAX >> 2;
+/// The largest limit the in-flight bits of the state word can count up to.
+pub(crate) const MAX_LIMIT: usize = (1 << 30) - 1;
 
 /// Set while admissions and releases must go through the lock.
-const LOCKED: usize = 1;
-/// One request in flight, in the state word.
-const ONE: usize = 2;
+const LOCKED: u64 = 1;
+/// One request in flight, in the state word (bits 1 to 31).
+const ONE: u64 = 2;
+/// The in-flight bits.
+const IN_FLIGHT: u64 = 0xFFFF_FFFE;
+/// One admission, in the state word (bits 32 to 63: the admission counter modulo 2^32).
+const ADMITTED: u64 = 1 << 32;
+
+/// The in-flight count of a state word.
+fn in_flight(state: u64) -> usize {
+    ((state & IN_FLIGHT) / ONE) as usize
+}
 
 /// What a gate shares between all its handles, services and permits.
 #[derive(Debug)]
 pub(crate) struct Core {
-    /// `in_flight * ONE | LOCKED`.
-    state: AtomicUsize,
-    /// Beside `state`: both are written by every admission.
-    admitted: AtomicU64,
+    /// `admitted mod 2^32 * ADMITTED | in_flight * ONE | LOCKED`.
+    state: AtomicU64,
+    /// How often the admission bits of `state` wrapped around.
+    admitted_wraps: AtomicU64,
+    /// The largest admission count a snapshot reported, to tell a wrap not yet counted.
+    admitted_reported: AtomicU64,
     limit: AtomicUsize,
     queue: Mutex<Queued>,
     /// Woken when the in-flight count drops to zero while somebody awaits `drained`.
@@ -150,8 +163,9 @@ impl Core {
             None => config.limit,
         };
         Self {
-            state: AtomicUsize::new(0),
-            admitted: AtomicU64::new(0),
+            state: AtomicU64::new(0),
+            admitted_wraps: AtomicU64::new(0),
+            admitted_reported: AtomicU64::new(0),
             limit: AtomicUsize::new(limit),
             queue: Mutex::new(Queued {
                 waiters: WaiterList::default(),
@@ -182,18 +196,18 @@ impl Core {
         let limit = self.limit.load(Ordering::Relaxed);
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
-            if state & LOCKED != 0 || state / ONE >= limit {
+            if state & LOCKED != 0 || in_flight(state) >= limit {
                 return None;
             }
             match self.state.compare_exchange_weak(
                 state,
-                state + ONE,
+                state.wrapping_add(ONE + ADMITTED),
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
-                    self.admitted.fetch_add(1, Ordering::Relaxed);
-                    return Some(state / ONE + 1);
+                    self.count_wrap(state);
+                    return Some(in_flight(state) + 1);
                 }
                 Err(actual) => state = actual,
             }
@@ -227,7 +241,10 @@ impl Core {
             if state & LOCKED != 0 {
                 return false;
             }
-            debug_assert!(state >= ONE, "released more permits than were taken");
+            debug_assert!(
+                state & IN_FLIGHT >= ONE,
+                "released more permits than were taken"
+            );
             match self.state.compare_exchange_weak(
                 state,
                 state - ONE,
@@ -254,9 +271,40 @@ impl Core {
         wakers.wake(self);
     }
 
+    /// Counts a wrap of the admission bits, if adding one to `previous` wrapped them.
+    #[inline]
+    fn count_wrap(&self, previous: u64) {
+        if previous >= u64::MAX - (ADMITTED - 1) {
+            self.admitted_wraps.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts an admission through the lock.
+    fn add_admitted(&self, in_flight: u64) {
+        let previous = self
+            .state
+            .fetch_add(in_flight + ADMITTED, Ordering::Relaxed);
+        self.count_wrap(previous);
+    }
+
+    /// Requests admitted since the gate was built.
+    fn admitted(&self) -> u64 {
+        let wraps = self.admitted_wraps.load(Ordering::Relaxed);
+        let low = self.state.load(Ordering::Relaxed) >> 32;
+        let mut admitted = (wraps << 32) | low;
+        let reported = self.admitted_reported.load(Ordering::Relaxed);
+        if admitted < reported {
+            // The bits wrapped and the wrap is not counted yet (it is, a moment later).
+            admitted += ADMITTED;
+        }
+        self.admitted_reported
+            .fetch_max(admitted, Ordering::Relaxed);
+        admitted
+    }
+
     /// Requests in flight now.
     pub(crate) fn in_flight(&self) -> usize {
-        self.state.load(Ordering::Acquire) / ONE
+        in_flight(self.state.load(Ordering::Acquire))
     }
 
     /// The limit now.
@@ -291,7 +339,7 @@ impl Core {
             let locked = self.lock();
             (locked.queue.waiters.len(), locked.queue.closed)
         };
-        let admitted = self.admitted.load(Ordering::Relaxed);
+        let admitted = self.admitted();
         let mut queue_wait = self.queue_wait.load();
         queue_wait.record_zeros(admitted.saturating_sub(queue_wait.count()));
         let mut rejected = RejectedCounts::default();
@@ -320,7 +368,7 @@ impl Core {
 impl Locked<'_> {
     /// Sets the flag: from now on only the lock holder changes the count. Returns the count.
     fn freeze(&self) -> usize {
-        self.core.state.fetch_or(LOCKED, Ordering::Acquire) / ONE
+        in_flight(self.core.state.fetch_or(LOCKED, Ordering::Acquire))
     }
 
     /// Clears the flag if nothing needs the lock any more.
@@ -330,6 +378,7 @@ impl Locked<'_> {
         }
     }
 
+    /// One more in flight (a waiter's permit: its admission is counted when it collects it).
     fn add_in_flight(&self) {
         self.core.state.fetch_add(ONE, Ordering::Relaxed);
     }
@@ -343,8 +392,7 @@ impl Locked<'_> {
         } else if in_flight < self.core.limit() && self.queue.waiters.is_empty() {
             // Free capacity with waiters present is handed out at once by `release` and
             // `set_limit`, so this never lets a newcomer overtake the queue.
-            self.add_in_flight();
-            self.core.admitted.fetch_add(1, Ordering::Relaxed);
+            self.core.add_admitted(ONE);
             Entry::Admitted(in_flight + 1)
         } else if self.queue.waiters.len() >= config.max_queue {
             Entry::Rejected(self.core.reject(Reason::QueueFull))
@@ -381,7 +429,7 @@ impl Locked<'_> {
         let outcome = match self.queue.waiters.verdict(index) {
             Verdict::Waiting => return None,
             Verdict::Admitted => {
-                self.core.admitted.fetch_add(1, Ordering::Relaxed);
+                self.core.add_admitted(0);
                 self.core.queue_wait.record(since.elapsed());
                 Ok(self.core.in_flight())
             }
@@ -491,5 +539,57 @@ impl Locked<'_> {
             self.queue.drain_watchers -= 1;
             self.thaw();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn core() -> Core {
+        Core::new(GateConfig::new(4))
+    }
+
+    #[test]
+    fn the_admission_count_survives_the_wrap_of_its_bits() {
+        let core = core();
+        core.state
+            .store(u64::from(u32::MAX) << 32, Ordering::Relaxed);
+        assert_eq!(core.admitted(), u64::from(u32::MAX));
+        assert_eq!(core.try_admit(), Some(1));
+        assert_eq!(core.admitted(), 1 << 32, "one more, across the wrap");
+        assert_eq!(core.admitted_wraps.load(Ordering::Relaxed), 1);
+        core.release();
+        assert_eq!(core.in_flight(), 0);
+        assert_eq!(core.admitted(), 1 << 32, "a release does not count");
+    }
+
+    #[test]
+    fn a_wrap_not_counted_yet_is_not_a_counter_reset() {
+        let core = core();
+        core.state
+            .store(u64::from(u32::MAX) << 32, Ordering::Relaxed);
+        assert_eq!(core.admitted(), u64::from(u32::MAX));
+        // The bits wrapped; the thread that wrapped them has not counted the wrap yet.
+        core.state.store(1 << 32, Ordering::Relaxed);
+        assert_eq!(core.admitted(), (1 << 32) + 1);
+    }
+
+    #[test]
+    fn the_fast_path_stops_at_the_limit_and_while_locked() {
+        let core = core();
+        for n in 1..=4 {
+            assert_eq!(core.try_admit(), Some(n));
+        }
+        assert_eq!(core.try_admit(), None, "full");
+        core.release();
+        let locked = core.lock();
+        locked.freeze();
+        assert_eq!(core.try_admit(), None, "the lock holder owns the count");
+        assert!(!core.try_release(), "releases go through the lock too");
+        locked.thaw();
+        drop(locked);
+        assert_eq!(core.try_admit(), Some(4));
+        assert_eq!(core.admitted(), 5);
     }
 }
