@@ -198,8 +198,11 @@ async fn lowering_the_limit_admits_nobody_until_below_it() {
     held.pop();
     assert_pending!(waiter.poll(), "1 in flight, limit 1");
     held.pop();
-    let _permit = assert_ready_ok!(waiter.poll());
+    let permit = assert_ready_ok!(waiter.poll());
     assert_eq!(gate.snapshot().in_flight, 1);
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(permit)));
+    assert!(dropped.is_err());
+    assert_eq!(gate.snapshot().in_flight, 0, "no permit leaked");
 }
 
 #[tokio::test(start_paused = true)]
@@ -246,4 +249,35 @@ fn a_zero_limit_is_refused() {
 #[should_panic(expected = "at least 1")]
 fn setting_a_zero_limit_is_refused() {
     Gate::new(1).set_limit(0);
+}
+
+/// An algorithm that panics on its first sample.
+#[derive(Debug, Clone)]
+struct Panicking;
+
+impl crate::limit::LimitAlgorithm for Panicking {
+    fn initial_limit(&self) -> usize {
+        1
+    }
+
+    fn update(&mut self, _sample: &crate::limit::Sample) -> usize {
+        panic!("a broken limit algorithm");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_limit_algorithm_still_gives_the_permit_back() {
+    let gate = config(4).limit_algorithm(Panicking).build();
+    let held = assert_ready_ok!(acquire(&gate).poll());
+    let mut waiter = acquire(&gate);
+    assert_pending!(waiter.poll());
+
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(held)));
+    assert!(dropped.is_err(), "the algorithm panicked");
+    assert!(waiter.is_woken(), "the waiter was handed the permit");
+    let permit = assert_ready_ok!(waiter.poll());
+    assert_eq!(gate.snapshot().in_flight, 1);
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(permit)));
+    assert!(dropped.is_err());
+    assert_eq!(gate.snapshot().in_flight, 0, "no permit leaked");
 }
