@@ -5,6 +5,8 @@
 //! Every service here answers on its first poll, so futures are polled by hand with a no-op
 //! waker: what is measured is the middleware, not a runtime.
 
+mod support;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
@@ -18,26 +20,9 @@ use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use floodgate::GateLayer;
 use http::{Request, Response, StatusCode};
+use support::call_now;
 use tower::limit::ConcurrencyLimitLayer;
 use tower::{Layer, Service, service_fn};
-
-/// Calls a service whose futures are ready on first poll and returns the response.
-fn call_now<S, B>(service: &mut S, request: Request<B>) -> S::Response
-where
-    S: Service<Request<B>>,
-    S::Error: std::fmt::Debug,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    match service.poll_ready(&mut cx) {
-        Poll::Ready(ready) => ready.expect("service failed"),
-        Poll::Pending => panic!("service not ready"),
-    }
-    let future = pin!(service.call(request));
-    match future.poll(&mut cx) {
-        Poll::Ready(response) => response.expect("service failed"),
-        Poll::Pending => panic!("response not ready"),
-    }
-}
 
 fn bare() -> impl Service<Request<()>, Response = Response<&'static str>, Error = Infallible> + Clone
 {

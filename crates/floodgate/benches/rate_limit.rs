@@ -10,12 +10,13 @@
 //! nothing is ever rejected (the admitted path is the one every served request pays). Each
 //! iteration builds its request, so the `bare service` rows are the baselines to subtract.
 
+mod support;
+
 use std::convert::Infallible;
-use std::future::{Future, Ready, ready};
+use std::future::{Ready, ready};
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -23,6 +24,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use floodgate::rate_limit::PeerIp;
 use floodgate::{GateLayer, Quota, RateLimitLayer};
 use http::{Request, Response};
+use support::call_now;
 use tower::{Layer, Service};
 use tower_governor::GovernorLayer;
 use tower_governor::governor::GovernorConfigBuilder;
@@ -43,24 +45,6 @@ impl<B> Service<Request<B>> for Ok200 {
 
     fn call(&mut self, _request: Request<B>) -> Self::Future {
         ready(Ok(Response::new(Body::empty())))
-    }
-}
-
-/// Calls a service whose futures are ready on first poll and returns the response.
-fn call_now<S, B>(service: &mut S, request: Request<B>) -> S::Response
-where
-    S: Service<Request<B>>,
-    S::Error: std::fmt::Debug,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    match service.poll_ready(&mut cx) {
-        Poll::Ready(ready) => ready.expect("service failed"),
-        Poll::Pending => panic!("service not ready"),
-    }
-    let future = pin!(service.call(request));
-    match future.poll(&mut cx) {
-        Poll::Ready(response) => response.expect("service failed"),
-        Poll::Pending => panic!("response not ready"),
     }
 }
 

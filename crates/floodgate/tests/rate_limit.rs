@@ -57,7 +57,7 @@ fn inner(calls: &Calls) -> Inner {
 }
 
 /// The layer around a recording inner service.
-fn limited<E: KeyExtractor, R: OnReject<Body> + Clone>(
+fn limited<E: KeyExtractor, R: OnReject<Rejection, Body> + Clone>(
     layer: &RateLimitLayer<E, R>,
 ) -> (floodgate::rate_limit::RateLimitService<Inner, E, R>, Calls) {
     let calls = Calls::default();

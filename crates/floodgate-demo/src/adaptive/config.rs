@@ -101,8 +101,8 @@ impl AdaptiveConfig {
 }
 
 /// A `--limit-algorithm`: which [`floodgate::LimitAlgorithm`] sets the gate's limit:
-/// [`Fixed`](floodgate::Fixed), [`Aimd`](floodgate::Aimd), [`Gradient2`](floodgate::Gradient2)
-/// or [`Vegas`](floodgate::Vegas).
+/// [`Fixed`](floodgate::limit::Fixed), [`Aimd`](floodgate::limit::Aimd), [`Gradient2`](floodgate::limit::Gradient2)
+/// or [`Vegas`](floodgate::limit::Vegas).
 ///
 /// (The variants' docs are the `--help` text, hence plain.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, ValueEnum)]

@@ -8,10 +8,11 @@ use tower_layer::Layer;
 use super::config::GateConfig;
 use super::discipline::Queue;
 use super::handle::Gate;
-use super::response::{DefaultOnReject, NoBypass};
+use super::response::NoBypass;
 use super::service::{GateAdmission, GateService};
 use crate::limit::LimitAlgorithm;
 use crate::middleware::AdmissionService;
+use crate::middleware::DefaultOnReject;
 
 /// The default classification for adaptive limits: a server error means overload.
 pub(crate) fn server_error(status: StatusCode) -> bool {

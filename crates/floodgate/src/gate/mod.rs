@@ -102,14 +102,16 @@ pub use self::histogram::WaitHistogram;
 pub use self::layer::GateLayer;
 pub use self::permit::Permit;
 pub use self::rejection::{Reason, Rejection};
-pub use self::response::{Bypass, DefaultOnReject, NoBypass, OnReject};
+pub use self::response::{Bypass, NoBypass};
 pub use self::service::{GateService, ResponseBody};
 pub use self::snapshot::{RejectedCounts, Snapshot};
+pub use crate::middleware::{DefaultOnReject, OnReject};
 
 /// The response future of [`GateService`].
 pub mod future {
-    use super::response::{DefaultOnReject, NoBypass};
+    use super::response::NoBypass;
     use super::service::GateAdmission;
+    use crate::middleware::DefaultOnReject;
 
     /// The response future of [`GateService`](super::GateService): waits for a permit if it
     /// must, then calls the inner service, or answers with the rejection.

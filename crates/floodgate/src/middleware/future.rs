@@ -9,7 +9,7 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::{Admission, ResponseBody};
+use super::{Admission, OnReject, ResponseBody};
 
 pin_project! {
     /// The response future of a floodgate layer's service: waits for admission if it must,
@@ -158,7 +158,7 @@ where
     A: Admission<ReqBody, ResBody>,
 {
     tracing::debug!(%rejection, "floodgate: request rejected");
-    A::reject(on_reject, rejection)
+    on_reject.on_reject(rejection)
 }
 
 impl<S, A, ReqBody, ResBody> std::fmt::Debug for ResponseFuture<S, A, ReqBody, ResBody>

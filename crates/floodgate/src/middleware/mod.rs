@@ -13,6 +13,7 @@
 
 mod body;
 mod future;
+mod reject;
 pub(crate) mod respond;
 mod service;
 
@@ -22,6 +23,8 @@ use http::{Request, Response};
 
 pub use self::body::ResponseBody;
 pub use self::future::ResponseFuture;
+pub(crate) use self::reject::sealed::Sealed;
+pub use self::reject::{DefaultOnReject, OnReject, Rejection};
 pub use self::service::AdmissionService;
 
 /// What became of a request at the door.
@@ -42,11 +45,11 @@ pub trait Admission<ReqBody, ResBody> {
     /// What the response body holds until it ends (the gate's permit).
     type Guard;
     /// Why a request was turned away.
-    type Rejection: std::fmt::Display;
+    type Rejection: Rejection;
     /// The wait of a request that may not enter yet.
     type Wait: Future<Output = Result<Self::Admitted, Self::Rejection>> + Unpin;
     /// Builds the responses to rejected requests (the user's closure, or the default).
-    type OnReject: Clone;
+    type OnReject: OnReject<Self::Rejection, ResBody> + Clone;
 
     /// Admits, rejects, or makes the request wait.
     fn admit(
@@ -63,10 +66,4 @@ pub trait Admission<ReqBody, ResBody> {
         admitted: Self::Admitted,
         response: Option<&mut Response<ResBody>>,
     ) -> Option<Self::Guard>;
-
-    /// The response sent instead of calling the inner service.
-    fn reject(
-        on_reject: &Self::OnReject,
-        rejection: &Self::Rejection,
-    ) -> Response<ResponseBody<ResBody, Self::Guard>>;
 }

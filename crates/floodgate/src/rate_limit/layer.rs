@@ -7,9 +7,9 @@ use super::handle::RateLimiter;
 use super::key::{Global, KeyExtractor, MissingKey};
 use super::limiter::{Settings, Shared};
 use super::quota::Quota;
-use super::response::DefaultOnReject;
 use super::service::{RateAdmission, RateLimitService};
 use crate::middleware::AdmissionService;
+use crate::middleware::DefaultOnReject;
 
 /// Wraps a service with a token-bucket rate limit (GCRA): a steady rate with a burst allowance,
 /// globally or per key, answering `429 Too Many Requests` with `Retry-After` and the

@@ -56,14 +56,14 @@ pub use self::key::{Global, HeaderKey, KeyExtractor, MissingKey, PeerIp, Request
 pub use self::layer::RateLimitLayer;
 pub use self::quota::Quota;
 pub use self::rejection::{Reason, Rejection};
-pub use self::response::{DefaultOnReject, OnReject};
 pub use self::service::{RateLimitService, ResponseBody};
 pub use self::snapshot::Snapshot;
+pub use crate::middleware::{DefaultOnReject, OnReject};
 
 /// The response future of [`RateLimitService`].
 pub mod future {
-    use super::response::DefaultOnReject;
     use super::service::RateAdmission;
+    use crate::middleware::DefaultOnReject;
 
     /// The response future of [`RateLimitService`](super::RateLimitService): waits for a token
     /// if it must, then calls the inner service, or answers with the rejection.

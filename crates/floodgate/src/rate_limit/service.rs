@@ -10,9 +10,8 @@ use super::headers::{RATELIMIT, RATELIMIT_POLICY};
 use super::key::{KeyExtractor, RequestHead};
 use super::limiter::{Admission as Entered, Admitted, Shared};
 use super::rejection::Rejection;
-use super::response::{DefaultOnReject, OnReject};
 use super::wait::Wait;
-use crate::middleware::{self, Admission, AdmissionService, Decision};
+use crate::middleware::{self, Admission, AdmissionService, Decision, DefaultOnReject, OnReject};
 
 /// The service built by [`RateLimitLayer`](super::RateLimitLayer): takes a token from the
 /// request's bucket before calling the inner service.
@@ -49,7 +48,7 @@ impl<S, E: KeyExtractor, R> AdmissionService<S, RateAdmission<E, R>> {
 
 impl<E: KeyExtractor, R, ReqBody, ResBody> Admission<ReqBody, ResBody> for RateAdmission<E, R>
 where
-    R: OnReject<ResBody> + Clone,
+    R: OnReject<Rejection, ResBody> + Clone,
 {
     type Admitted = Admitted;
     type Guard = Infallible;
@@ -86,10 +85,6 @@ where
             headers.append(RATELIMIT, ratelimit);
         }
         None
-    }
-
-    fn reject(on_reject: &R, rejection: &Rejection) -> Response<ResponseBody<ResBody>> {
-        on_reject.on_reject(rejection)
     }
 }
 
