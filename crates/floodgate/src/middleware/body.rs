@@ -38,6 +38,7 @@ pin_project! {
 
 impl<B, G> ResponseBody<B, G> {
     /// The inner body, holding `guard` until it ends.
+    #[inline]
     pub(crate) fn new(body: B, guard: Option<G>) -> Self {
         Self {
             kind: Kind::Inner { body, guard },

@@ -62,6 +62,7 @@ where
     S: Service<Request<ReqBody>>,
     A: Admission<ReqBody, ResBody>,
 {
+    #[inline]
     pub(crate) fn called(future: S::Future, admitted: A::Admitted) -> Self {
         Self {
             state: State::Called {
@@ -106,6 +107,7 @@ where
 {
     type Output = Result<Response<ResponseBody<ResBody, A::Guard>>, S::Error>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
             match self.as_mut().project().state.project() {

@@ -52,10 +52,12 @@ where
     type Error = S::Error;
     type Future = ResponseFuture<S, A, ReqBody, ResBody>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         match self.admission.admit(&request) {
             Decision::Admitted(admitted) => {
