@@ -8,10 +8,7 @@
 mod support;
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -56,7 +53,7 @@ fn single_thread(c: &mut Criterion) {
     });
 
     let layer = GateLayer::new(1).max_queue(0);
-    let _held = hold_only_permit(&layer);
+    let _held = support::hold_only_permit(layer.gate());
     let mut service = layer.layer(bare());
     group.bench_function("gate, rejected", |b| {
         b.iter(|| {
@@ -78,7 +75,7 @@ fn single_thread(c: &mut Criterion) {
     });
 
     let layer = GateLayer::new(1).max_queue(0);
-    let _held = hold_only_permit(&layer);
+    let _held = support::hold_only_permit(layer.gate());
     let mut service = fast_router().layer(layer);
     group.bench_function("axum /fast, Router::layer gate, rejected", |b| {
         b.iter(|| {
@@ -95,7 +92,7 @@ fn single_thread(c: &mut Criterion) {
     });
 
     let layer = GateLayer::new(1).max_queue(0);
-    let _held = hold_only_permit(&layer);
+    let _held = support::hold_only_permit(layer.gate());
     let mut service = layer.layer(fast_router());
     group.bench_function("axum /fast, gate around Router, rejected", |b| {
         b.iter(|| {
@@ -105,15 +102,6 @@ fn single_thread(c: &mut Criterion) {
         })
     });
     group.finish();
-}
-
-/// Takes the gate's only permit, so that every request is rejected.
-fn hold_only_permit(layer: &GateLayer) -> floodgate::gate::Permit {
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(layer.gate().acquire()).poll(&mut cx) {
-        Poll::Ready(Ok(permit)) => permit,
-        _ => panic!("the gate is free"),
-    }
 }
 
 /// Two threads hammering clones of one service: the shared state is contended.

@@ -25,3 +25,13 @@ where
         Poll::Pending => panic!("response not ready"),
     }
 }
+
+/// Takes the gate's only permit, so that every request is rejected.
+#[allow(dead_code)]
+pub fn hold_only_permit(gate: &floodgate::Gate) -> floodgate::gate::Permit {
+    let mut cx = Context::from_waker(Waker::noop());
+    match pin!(gate.acquire()).poll(&mut cx) {
+        Poll::Ready(Ok(permit)) => permit,
+        _ => panic!("the gate is free"),
+    }
+}

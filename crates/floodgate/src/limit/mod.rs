@@ -5,6 +5,21 @@
 //! with the new limit. The gate feeds it and resizes itself live. The adaptive algorithms follow
 //! Netflix's [concurrency-limits], with the fixes described on each type.
 //!
+//! ```
+//! use std::time::Duration;
+//! use floodgate::GateLayer;
+//! use floodgate::limit::{Aimd, LimitAlgorithm, Sample};
+//!
+//! // On a gate: the limit given to `new` is the ceiling, the algorithm moves below it.
+//! let gate = GateLayer::new(256).limit_algorithm(Aimd::new().initial_limit(20));
+//! assert_eq!(gate.gate().snapshot().limit, 20);
+//!
+//! // On its own: a pure state machine, fed one sample per finished request.
+//! let mut aimd = Aimd::new().initial_limit(20);
+//! let dropped = Sample::new(Duration::from_millis(30), 20, true);
+//! assert!(aimd.update(&dropped) < 20, "a drop backs off");
+//! ```
+//!
 //! # Which algorithm
 //!
 //! | algorithm | listens to | use it when | mind |
