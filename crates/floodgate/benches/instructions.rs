@@ -33,7 +33,10 @@ where
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let (Some(variant), Some(requests)) = (args.first(), args.get(1)) else {
         eprintln!("usage: instructions bare|concurrency-limit|gate|gate-rejected N");
         return;

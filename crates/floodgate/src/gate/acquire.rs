@@ -6,11 +6,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::time::{Instant, Sleep, sleep_until};
+use tokio::time::{Sleep, sleep_until};
 
 use super::permit::Permit;
-use super::rejection::{Reason, Rejection};
-use super::state::{Core, Entry};
+use super::rejection::Rejection;
+use super::state::{Core, Entry, Ticket};
 
 /// Waits for a permit of a [`Gate`](super::Gate), at most `max_wait`.
 ///
@@ -29,12 +29,9 @@ pub struct Acquire {
 enum Phase {
     /// Not yet polled: has not entered the gate.
     Start,
-    /// In the queue at `index`.
+    /// In the queue.
     Queued {
-        index: usize,
-        since: Instant,
-        deadline: Option<Instant>,
-        on_timeout: Reason,
+        ticket: Ticket,
         timer: Option<Pin<Box<Sleep>>>,
     },
     Done,
@@ -49,20 +46,11 @@ impl Acquire {
     }
 
     /// A future for a waiter that entered the queue already (without a waker).
-    pub(crate) fn queued(
-        core: Arc<Core>,
-        index: usize,
-        since: Instant,
-        deadline: Option<Instant>,
-        on_timeout: Reason,
-    ) -> Self {
+    pub(crate) fn queued(core: Arc<Core>, ticket: Ticket) -> Self {
         Self {
             core,
             phase: Phase::Queued {
-                index,
-                since,
-                deadline,
-                on_timeout,
+                ticket,
                 timer: None,
             },
         }
@@ -84,50 +72,35 @@ impl Future for Acquire {
             match this.core.enter(Some(cx.waker())) {
                 Entry::Admitted(in_flight) => return this.finish(Ok(in_flight)),
                 Entry::Rejected(rejection) => return this.finish(Err(rejection)),
-                Entry::Queued {
-                    index,
-                    since,
-                    deadline,
-                    on_timeout,
-                } => {
+                Entry::Queued(ticket) => {
                     this.phase = Phase::Queued {
-                        index,
-                        since,
-                        deadline,
-                        on_timeout,
+                        ticket,
                         timer: None,
                     }
                 }
             }
         }
-        let Phase::Queued {
-            index,
-            since,
-            deadline,
-            on_timeout,
-            timer,
-        } = &mut this.phase
-        else {
+        let Phase::Queued { ticket, timer } = &mut this.phase else {
             panic!("`Acquire` polled after it completed");
         };
-        let (index, since, on_timeout) = (*index, *since, *on_timeout);
+        let ticket = *ticket;
         {
             let mut locked = this.core.lock();
-            match locked.collect(index, since) {
+            match locked.collect(&ticket) {
                 Some(outcome) => {
                     drop(locked);
                     return this.finish(outcome);
                 }
-                None => locked.set_waker(index, cx.waker()),
+                None => locked.set_waker(&ticket, cx.waker()),
             }
         }
-        if let Some(deadline) = *deadline {
+        if let Some(deadline) = ticket.deadline {
             let timer = timer.get_or_insert_with(|| Box::pin(sleep_until(deadline)));
             if timer.as_mut().poll(cx).is_ready() {
                 let outcome = {
                     let mut locked = this.core.lock();
-                    locked.time_out(index, on_timeout);
-                    locked.collect(index, since)
+                    locked.time_out(&ticket);
+                    locked.collect(&ticket)
                 };
                 let outcome = outcome.expect("a timed-out waiter is decided");
                 return this.finish(outcome);
@@ -139,8 +112,8 @@ impl Future for Acquire {
 
 impl Drop for Acquire {
     fn drop(&mut self) {
-        if let Phase::Queued { index, .. } = self.phase {
-            let wakers = self.core.lock().leave(index);
+        if let Phase::Queued { ticket, .. } = &self.phase {
+            let wakers = self.core.lock().leave(ticket);
             wakers.wake(&self.core);
         }
     }

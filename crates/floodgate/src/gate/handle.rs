@@ -102,18 +102,9 @@ impl Gate {
                 Admission::Admitted(Permit::admitted(Arc::clone(&self.core), in_flight))
             }
             Entry::Rejected(rejection) => Admission::Rejected(rejection),
-            Entry::Queued {
-                index,
-                since,
-                deadline,
-                on_timeout,
-            } => Admission::Queued(Acquire::queued(
-                Arc::clone(&self.core),
-                index,
-                since,
-                deadline,
-                on_timeout,
-            )),
+            Entry::Queued(ticket) => {
+                Admission::Queued(Acquire::queued(Arc::clone(&self.core), ticket))
+            }
         }
     }
 
@@ -124,12 +115,12 @@ impl Gate {
 
     /// The settings the gate was built with.
     pub(crate) fn config(&self) -> &GateConfig {
-        &self.core.config
+        self.core.config()
     }
 
     /// The gate's name: the `gate` label of its metrics (see [`GateConfig::name`]).
     pub fn name(&self) -> &str {
-        &self.core.config.name
+        &self.core.config().name
     }
 
     /// Changes the concurrency limit, live.
@@ -185,7 +176,7 @@ impl Gate {
         async move {
             let _watch = DrainWatch::new(&core);
             loop {
-                let notified = core.drained.notified();
+                let notified = core.drained();
                 let mut notified = std::pin::pin!(notified);
                 // Registered before the check, so a release between check and await is not lost.
                 notified.as_mut().enable();

@@ -47,7 +47,7 @@ impl Permit {
     /// Wraps a permit the core has already counted, admitted with `in_flight` in flight.
     #[inline]
     pub(crate) fn admitted(core: Arc<Core>, in_flight: usize) -> Self {
-        let measure = core.controller.as_ref().map(|_| Measure {
+        let measure = core.controller().map(|_| Measure {
             at: Instant::now(),
             in_flight,
         });
@@ -75,11 +75,12 @@ impl Drop for Permit {
     fn drop(&mut self) {
         // Gives the slot back last, and also if the algorithm panics.
         let _release = Release(&self.core);
-        if let (Some(measure), Some(controller)) = (self.measure, &self.core.controller) {
+        if let (Some(measure), Some(controller)) = (self.measure, self.core.controller()) {
             let sample = Sample::new(measure.at.elapsed(), measure.in_flight, self.dropped);
             // The algorithm moves the limit below the gate's ceiling, never to zero.
             let limit = controller.update(&sample);
-            self.core.set_limit(limit.clamp(1, self.core.config.limit));
+            self.core
+                .set_limit(limit.clamp(1, self.core.config().limit));
         }
     }
 }

@@ -64,13 +64,13 @@ pub(crate) struct Core {
     limit: AtomicUsize,
     queue: Mutex<Queued>,
     /// Woken when the in-flight count drops to zero while somebody awaits `drained`.
-    pub(crate) drained: Notify,
+    drained: Notify,
     rejected: [AtomicU64; Reason::ALL.len()],
     queue_wait: WaitRecorder,
     /// Sets the limit from samples; `None` for a fixed limit (then nothing is measured).
-    pub(crate) controller: Option<Controller>,
+    controller: Option<Controller>,
     /// The settings (read-only).
-    pub(crate) config: GateConfig,
+    config: GateConfig,
 }
 
 /// What only the lock holder touches.
@@ -100,14 +100,18 @@ pub(crate) enum Entry {
     Admitted(usize),
     /// Turned away at once.
     Rejected(Rejection),
-    /// Queued at `index`; turned away at `deadline` (`None`: never) if still waiting, for the
-    /// reason `on_timeout`.
-    Queued {
-        index: usize,
-        since: Instant,
-        deadline: Option<Instant>,
-        on_timeout: Reason,
-    },
+    /// Queued.
+    Queued(Ticket),
+}
+
+/// A waiter's place in the queue: its slot, since when it waits, and when (`None`: never) it
+/// is turned away, for which reason, if still waiting.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket {
+    pub(crate) index: usize,
+    pub(crate) since: Instant,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) on_timeout: Reason,
 }
 
 /// Wakers to call once the lock is released: usually none or one, so the first is kept inline.
@@ -302,6 +306,22 @@ impl Core {
         admitted
     }
 
+    /// The settings the gate was built with.
+    pub(crate) fn config(&self) -> &GateConfig {
+        &self.config
+    }
+
+    /// The adaptive limit's controller, if the limit is adaptive.
+    pub(crate) fn controller(&self) -> Option<&Controller> {
+        self.controller.as_ref()
+    }
+
+    /// Resolves when the in-flight count drops to zero after it is enabled (with a drain
+    /// watcher counted, see [`Locked::watch_drain`]).
+    pub(crate) fn drained(&self) -> tokio::sync::futures::Notified<'_> {
+        self.drained.notified()
+    }
+
     /// Requests in flight now.
     pub(crate) fn in_flight(&self) -> usize {
         in_flight(self.state.load(Ordering::Acquire))
@@ -402,30 +422,27 @@ impl Locked<'_> {
             let since = Instant::now();
             let (wait, on_timeout) = self.queue.discipline.wait_for_newcomer(since);
             let index = self.queue.waiters.push_back(waker.cloned(), since);
-            Entry::Queued {
+            Entry::Queued(Ticket {
                 index,
                 since,
                 deadline: since.checked_add(wait),
                 on_timeout,
-            }
+            })
         };
         self.thaw();
         entry
     }
 
-    /// Stores the waker to call when the waiter at `index` is decided.
-    pub(crate) fn set_waker(&mut self, index: usize, waker: &Waker) {
-        self.queue.waiters.set_waker(index, waker);
+    /// Stores the waker to call when the waiter is decided.
+    pub(crate) fn set_waker(&mut self, ticket: &Ticket, waker: &Waker) {
+        self.queue.waiters.set_waker(ticket.index, waker);
     }
 
     /// Collects the verdict on a queued waiter: `None` while it waits; once decided, frees its
     /// slot and says whether it was admitted (its permit is then counted, with this many in
     /// flight) or turned away.
-    pub(crate) fn collect(
-        &mut self,
-        index: usize,
-        since: Instant,
-    ) -> Option<Result<usize, Rejection>> {
+    pub(crate) fn collect(&mut self, ticket: &Ticket) -> Option<Result<usize, Rejection>> {
+        let Ticket { index, since, .. } = *ticket;
         let outcome = match self.queue.waiters.verdict(index) {
             Verdict::Waiting => return None,
             Verdict::Admitted => {
@@ -439,9 +456,13 @@ impl Locked<'_> {
         Some(outcome)
     }
 
-    /// A queued waiter's deadline passed: it is turned away for `reason`, unless it was decided
-    /// meanwhile.
-    pub(crate) fn time_out(&mut self, index: usize, reason: Reason) {
+    /// A queued waiter's deadline passed: it is turned away, unless it was decided meanwhile.
+    pub(crate) fn time_out(&mut self, ticket: &Ticket) {
+        let Ticket {
+            index,
+            on_timeout: reason,
+            ..
+        } = *ticket;
         if self.queue.waiters.verdict(index) == Verdict::Waiting {
             drop(self.queue.waiters.decide(index, Verdict::Rejected(reason)));
             self.core.rejected[reason.index()].fetch_add(1, Ordering::Relaxed);
@@ -450,7 +471,8 @@ impl Locked<'_> {
     }
 
     /// A queued waiter goes away (its future was dropped). Returns what to wake.
-    pub(crate) fn leave(mut self, index: usize) -> Wakers {
+    pub(crate) fn leave(mut self, ticket: &Ticket) -> Wakers {
+        let index = ticket.index;
         let verdict = self.queue.waiters.verdict(index);
         self.queue.waiters.remove(index);
         if verdict == Verdict::Admitted {

@@ -3,7 +3,7 @@
 use std::sync::Weak;
 
 use super::key::KeyExtractor;
-use super::limiter::Shared;
+use super::state::Shared;
 
 /// Every eviction interval, evicts idle buckets, until the limiter is dropped.
 pub(super) async fn sweep<E: KeyExtractor>(limiter: Weak<Shared<E>>) {

@@ -4,12 +4,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::key::KeyExtractor;
-use super::limiter::Shared;
 use super::quota::Quota;
 use super::snapshot::Snapshot;
+use super::state::Shared;
 
 /// The shared state seen without its key type, for the [`RateLimiter`] handle.
-pub(crate) trait Limiter: Send + Sync {
+pub(crate) trait AnyState: Send + Sync {
     fn snapshot(&self) -> Snapshot;
     fn quota(&self) -> &Quota;
     fn evict_idle(&self);
@@ -17,7 +17,7 @@ pub(crate) trait Limiter: Send + Sync {
     fn recorded(&self) -> &std::sync::Mutex<super::metrics::Recorded>;
 }
 
-impl<E: KeyExtractor> Limiter for Shared<E> {
+impl<E: KeyExtractor> AnyState for Shared<E> {
     fn snapshot(&self) -> Snapshot {
         Shared::snapshot(self)
     }
@@ -53,7 +53,7 @@ impl<E: KeyExtractor> Limiter for Shared<E> {
 /// ```
 #[derive(Clone)]
 pub struct RateLimiter {
-    pub(super) shared: Arc<dyn Limiter>,
+    pub(super) shared: Arc<dyn AnyState>,
 }
 
 impl RateLimiter {

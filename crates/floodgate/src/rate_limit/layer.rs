@@ -5,9 +5,9 @@ use tower_layer::Layer;
 
 use super::handle::RateLimiter;
 use super::key::{Global, KeyExtractor, MissingKey};
-use super::limiter::{Settings, Shared};
 use super::quota::Quota;
 use super::service::{RateAdmission, RateLimitService};
+use super::state::{Settings, Shared};
 use crate::middleware::AdmissionService;
 use crate::middleware::DefaultOnReject;
 

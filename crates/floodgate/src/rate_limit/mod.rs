@@ -40,7 +40,6 @@ mod handle;
 mod headers;
 mod key;
 mod layer;
-mod limiter;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod quota;
@@ -48,6 +47,7 @@ mod rejection;
 mod response;
 mod service;
 mod snapshot;
+mod state;
 mod wait;
 
 pub use self::client_ip::ClientIp;

@@ -8,8 +8,8 @@ use http::{HeaderValue, Request, Response};
 use super::handle::RateLimiter;
 use super::headers::{RATELIMIT, RATELIMIT_POLICY};
 use super::key::{KeyExtractor, RequestHead};
-use super::limiter::{Admission as Entered, Admitted, Shared};
 use super::rejection::Rejection;
+use super::state::{Admission as Entered, Admitted, Shared};
 use super::wait::Wait;
 use crate::middleware::{self, Admission, AdmissionService, Decision, DefaultOnReject, OnReject};
 

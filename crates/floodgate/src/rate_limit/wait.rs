@@ -16,8 +16,8 @@ use std::time::Duration;
 use governor::nanos::Nanos;
 
 use super::key::KeyExtractor;
-use super::limiter::{Admitted, Shared};
 use super::rejection::Rejection;
+use super::state::{Admitted, Shared};
 
 /// How many requests wait on each bucket.
 #[derive(Debug)]
