@@ -134,9 +134,10 @@ impl Quota {
         &self.name
     }
 
-    /// The time it takes one token to come back: `per / count`, at least one nanosecond.
+    /// The time it takes one token to come back: `per / count`, at least one nanosecond and at
+    /// most `u64::MAX` nanoseconds (about 584 years, what the buckets can count).
     pub fn emission_interval(&self) -> Duration {
-        (self.per / self.count.get()).max(Duration::from_nanos(1))
+        (self.per / self.count.get()).clamp(Duration::from_nanos(1), Duration::from_nanos(u64::MAX))
     }
 
     /// The quota and window of the `RateLimit-Policy` field: the steady rate, stated over a whole
