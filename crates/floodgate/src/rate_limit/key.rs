@@ -220,8 +220,10 @@ pub(crate) fn peer_addr(request: &RequestHead<'_>) -> Option<SocketAddr> {
 
 /// One bucket per value of a request header, for example an API key.
 ///
-/// A request without the header (or with an empty value) has no key (see [`MissingKey`]). If
-/// the header appears several times, the first value counts.
+/// A request without the header (or with an empty value, or one longer than
+/// [`max_len`](HeaderKey::max_len)) has no key (see [`MissingKey`]). If the header appears
+/// several times, the first value counts. The key is a compact copy of the value, never a
+/// reference into the request.
 ///
 /// The key is whatever the client sends: limit by a header only if something earlier in the
 /// stack checks it (an authenticating proxy or middleware), or if inventing new values buys a
@@ -237,12 +239,27 @@ pub(crate) fn peer_addr(request: &RequestHead<'_>) -> Option<SocketAddr> {
 #[derive(Debug, Clone)]
 pub struct HeaderKey {
     name: HeaderName,
+    max_len: usize,
 }
+
+/// The longest header value [`HeaderKey`] keys by, unless set otherwise.
+pub const DEFAULT_MAX_KEY_LEN: usize = 128;
 
 impl HeaderKey {
     /// Keys requests by the value of the header `name`.
     pub fn new(name: HeaderName) -> Self {
-        Self { name }
+        Self {
+            name,
+            max_len: DEFAULT_MAX_KEY_LEN,
+        }
+    }
+
+    /// The longest value that is a key, in bytes (default [`DEFAULT_MAX_KEY_LEN`]). A longer
+    /// value is no key at all (see [`MissingKey`]): every bucket keeps a copy of its key for as
+    /// long as the key is active, so a client must not be able to make keys of any size.
+    pub fn max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len;
+        self
     }
 
     /// Keys requests by the value of the header `name`.
@@ -264,16 +281,14 @@ impl KeyExtractor for HeaderKey {
     type Key = HeaderValue;
 
     fn extract(&self, request: &RequestHead<'_>) -> Option<HeaderValue> {
-        header_key(request, &self.name)
+        let value = request.headers().get(&self.name)?;
+        if value.is_empty() || value.len() > self.max_len {
+            return None;
+        }
+        // A copy of its own: a clone would share (and keep alive) the server's whole read
+        // buffer of the request head, kilobytes per key.
+        HeaderValue::from_bytes(value.as_bytes()).ok()
     }
-}
-
-pub(crate) fn header_key(request: &RequestHead<'_>, name: &HeaderName) -> Option<HeaderValue> {
-    request
-        .headers()
-        .get(name)
-        .filter(|value| !value.is_empty())
-        .cloned()
 }
 
 #[cfg(test)]
@@ -321,6 +336,35 @@ mod tests {
         assert_eq!(key(&api_key, &with("abc")).unwrap(), "abc");
         assert_eq!(key(&api_key, &with("")), None);
         assert_eq!(key(&api_key, &http::Request::new(())), None);
+    }
+
+    #[test]
+    fn a_header_key_owns_a_compact_copy_and_has_a_length_cap() {
+        // The value is a slice of a large buffer, as hyper hands header values over.
+        let buffer = bytes::Bytes::from(vec![b'k'; 16 * 1024]);
+        let value = HeaderValue::from_maybe_shared(buffer.slice(0..10)).unwrap();
+        let request = http::Request::builder()
+            .header("x-api-key", value)
+            .body(())
+            .unwrap();
+        let api_key = HeaderKey::from_static("x-api-key");
+        let stored = key(&api_key, &request).unwrap();
+        drop(request);
+        assert_eq!(stored.len(), 10);
+        assert!(
+            buffer.is_unique(),
+            "the key keeps nothing of the request's buffer alive"
+        );
+
+        let long = |n: usize| {
+            http::Request::builder()
+                .header("x-api-key", "a".repeat(n))
+                .body(())
+                .unwrap()
+        };
+        assert!(key(&api_key, &long(DEFAULT_MAX_KEY_LEN)).is_some());
+        assert_eq!(key(&api_key, &long(DEFAULT_MAX_KEY_LEN + 1)), None);
+        assert!(key(&api_key.max_len(4096), &long(4096)).is_some());
     }
 
     #[test]

@@ -52,7 +52,9 @@ mod wait;
 
 pub use self::client_ip::ClientIp;
 pub use self::handle::RateLimiter;
-pub use self::key::{Global, HeaderKey, KeyExtractor, MissingKey, PeerIp, RequestHead};
+pub use self::key::{
+    DEFAULT_MAX_KEY_LEN, Global, HeaderKey, KeyExtractor, MissingKey, PeerIp, RequestHead,
+};
 pub use self::layer::RateLimitLayer;
 pub use self::quota::Quota;
 pub use self::rejection::{Reason, Rejection};
