@@ -36,8 +36,9 @@ pub struct Opts {
 /// Subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
-    /// Start the floodgate demo app in-process and show, in about 15 seconds, what the gate does
-    /// under overload: under capacity, 4x over capacity with the gate, the same without it.
+    /// Start the floodgate demo app in-process and show, in about 20 seconds, what the gate does
+    /// under overload: under capacity, 4x over capacity with the gate (FIFO queue, then CoDel),
+    /// the same without it. The story is the built-in scenario `load-tests/scenarios/demo.toml`.
     Demo(DemoOpts),
     /// Run a scenario file (`load-tests/scenarios/*.toml`): the demo app behind each limiter it
     /// names, in-process, the same load profile for each, and a markdown table to compare them.

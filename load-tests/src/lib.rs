@@ -58,6 +58,7 @@ mod rss;
 mod runner;
 mod scenario;
 mod scrape;
+pub mod server_thread;
 mod stats;
 mod threshold;
 
