@@ -57,11 +57,13 @@ pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
     if let (Some(target), Some(achieved)) = (report.target_rate, report.achieved_rate) {
         writeln!(
             w,
-            "  Rate         target {}/s, achieved {}/s ({:.1} %); late starts {} (max lag {:.1} ms)",
+            "  Rate         target {}/s, achieved {}/s ({:.1} %); late starts {}, missed {} (max lag \
+             {:.1} ms)",
             rate(target),
             rate(achieved),
             achieved / target * 100.0,
             thousands(report.late_starts),
+            thousands(report.missed),
             report.max_start_lag_ms
         )?;
     }
@@ -80,10 +82,17 @@ pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
             thousands(report.deferred)
         )?;
     }
+    if report.missed > 0 {
+        writeln!(
+            w,
+            "  Missed       {:>12}  (due before the end, never sent: every slot stayed busy)",
+            thousands(report.missed)
+        )?;
+    }
     if report.aborted > 0 {
         writeln!(
             w,
-            "  Aborted      {:>12}  (still in flight at the end: cancelled, not counted)",
+            "  Aborted      {:>12}  (still in flight at the end: cancelled, not in Requests)",
             thousands(report.aborted)
         )?;
     }
@@ -105,11 +114,25 @@ pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
     latency_row(w, "all", &report.latency_ms)?;
     latency_row(w, "2xx", &report.success_latency_ms)?;
     latency_row(w, "503/429", &report.rejected_latency_ms)?;
+    let unfinished = report.missed + report.aborted;
+    if unfinished > 0 {
+        latency_row(w, "unfinished", &report.unfinished_latency_ms)?;
+    }
     if report.mode == ModeName::Open {
         latency_row(w, "service time", &report.service_time_ms)?;
         writeln!(
             w,
             "  (open loop: latency counts from the scheduled start; service time from the send)"
+        )?;
+    }
+    if unfinished > 0 {
+        writeln!(
+            w,
+            "  ({} requests never finished ({} missed, {} aborted): \"all\" counts each at its \
+             lower bound, the end of the run minus its scheduled start)",
+            thousands(unfinished),
+            thousands(report.missed),
+            thousands(report.aborted)
         )?;
     }
     Ok(())

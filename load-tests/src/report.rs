@@ -35,7 +35,10 @@ pub struct Report {
     pub success_rps: f64,
     /// 2xx responses / requests.
     pub success_rate: f64,
-    /// Latency of every response, from the scheduled start in open loop.
+    /// Latency of every response, from the scheduled start in open loop; and of every request
+    /// that never finished ([`missed`](Self::missed) starts, [`aborted`](Self::aborted)
+    /// requests) at its lower bound, the end of the run minus its scheduled start, so that a
+    /// stall at the end of the run is not lost (see `unfinished_latency_ms`).
     pub latency_ms: LatencySummary,
     /// Latency of 2xx responses.
     pub success_latency_ms: LatencySummary,
@@ -59,8 +62,16 @@ pub struct Report {
     pub max_start_lag_ms: f64,
     /// Starts skipped inside a `Retry-After` back-off window (`--respect-retry-after`, open loop).
     pub deferred: u64,
-    /// Requests in flight when the duration was over: cancelled, not in `requests`.
+    /// Requests in flight when the duration was over: cancelled, not in `requests`; their lower
+    /// bounds are in `latency_ms`.
     pub aborted: u64,
+    /// Open loop: starts due before the end of the run that were never sent, because every
+    /// slot (`-c`) stayed busy until the end; not in `requests`, their lower bounds are in
+    /// `latency_ms`. Sent + missed + deferred is every start the schedule had due.
+    pub missed: u64,
+    /// Lower bounds of the latency of the missed and aborted requests: the end of the run minus
+    /// their scheduled start (all `null` when every request finished).
+    pub unfinished_latency_ms: LatencySummary,
     /// Per second of the run (by completion time): counts and latency, for charts.
     pub timeline: Vec<Second>,
     /// Request body bytes handed to connections (`--body`, `--body-file`, `--body-ndjson-mb`).
@@ -148,6 +159,8 @@ impl Report {
             max_start_lag_ms: round3(rec.max_start_lag.as_secs_f64() * 1000.0),
             deferred: rec.deferred,
             aborted: rec.aborted,
+            missed: rec.missed,
+            unfinished_latency_ms: rec.unfinished.summary(),
             timeline: rec.timeline(),
             bytes_sent: 0,
             upload_mb_per_s: 0.0,

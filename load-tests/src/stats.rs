@@ -196,8 +196,15 @@ pub(crate) struct Recorder {
     pub(crate) max_start_lag: Duration,
     /// Starts skipped because they fell in a `Retry-After` back-off window.
     pub(crate) deferred: u64,
-    /// Requests still in flight when the run's duration was over, cancelled and not counted.
+    /// Requests still in flight when the run's duration was over: cancelled, not in
+    /// [`Recorder::requests`], their lower bounds in `latency` and `unfinished`.
     pub(crate) aborted: u64,
+    /// Open loop: starts due before the end of the run that were never sent (every slot was
+    /// busy until the end); their lower bounds are in `latency` and `unfinished`.
+    pub(crate) missed: u64,
+    /// Lower bounds of the latency of requests that never finished (missed starts and aborted
+    /// requests): the end of the run minus their scheduled start.
+    pub(crate) unfinished: Latencies,
     /// Requests started (open loop; counted by the scheduler).
     pub(crate) started: u64,
     timeline: Vec<SecondAcc>,
@@ -216,6 +223,8 @@ impl Recorder {
             max_start_lag: Duration::ZERO,
             deferred: 0,
             aborted: 0,
+            missed: 0,
+            unfinished: Latencies::new(),
             started: 0,
             timeline: Vec::new(),
         }
@@ -263,6 +272,23 @@ impl Recorder {
         self.max_start_lag = self.max_start_lag.max(lag);
     }
 
+    /// Records a request cut off by the end of the run, `lower_bound` after its scheduled
+    /// start: its latency is at least that.
+    pub(crate) fn record_aborted(&mut self, lower_bound: Duration) {
+        self.aborted += 1;
+        self.latency.record(lower_bound);
+        self.unfinished.record(lower_bound);
+    }
+
+    /// Records a start that was due `lag` before the end of the run and never sent: its latency
+    /// is at least `lag`, and so is its lag behind the schedule.
+    pub(crate) fn record_missed(&mut self, lag: Duration) {
+        self.missed += 1;
+        self.max_start_lag = self.max_start_lag.max(lag);
+        self.latency.record(lag);
+        self.unfinished.record(lag);
+    }
+
     fn count_status(&mut self, status: u16) {
         match self.statuses.iter_mut().find(|(code, _)| *code == status) {
             Some((_, count)) => *count += 1,
@@ -287,6 +313,8 @@ impl Recorder {
         self.max_start_lag = self.max_start_lag.max(other.max_start_lag);
         self.deferred += other.deferred;
         self.aborted += other.aborted;
+        self.missed += other.missed;
+        self.unfinished.merge(&other.unfinished);
         self.started += other.started;
         if self.timeline.len() < other.timeline.len() {
             self.timeline
@@ -432,6 +460,29 @@ mod tests {
         assert_eq!(left.success.summary(), whole.success.summary());
         assert_eq!(left.rejected.summary(), whole.rejected.summary());
         assert_eq!(left.timeline(), whole.timeline());
+    }
+
+    #[test]
+    fn unfinished_requests_count_as_lower_bounds_but_not_as_requests() {
+        let mut rec = Recorder::new();
+        let ok = ok(200);
+        for _ in 0..8 {
+            rec.record(sample(0, 5, &ok));
+        }
+        rec.record_missed(Duration::from_millis(300));
+        rec.record_aborted(Duration::from_millis(700));
+        let mut merged = Recorder::new();
+        merged.merge(&rec);
+        assert_eq!(
+            (merged.requests(), merged.missed, merged.aborted),
+            (8, 1, 1)
+        );
+        assert_eq!(merged.max_start_lag, Duration::from_millis(300));
+        assert_eq!(merged.latency.len(), 10);
+        assert_eq!(merged.success.len(), 8);
+        let unfinished = merged.unfinished.summary();
+        assert!(close(unfinished.min, 300.0) && close(unfinished.max, 700.0));
+        assert!(close(merged.latency.summary().max, 700.0));
     }
 
     #[test]

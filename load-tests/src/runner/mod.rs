@@ -109,7 +109,9 @@ impl ThreadCtx {
         let outcome = match tokio::time::timeout_at(deadline, worker.send()).await {
             Ok(outcome) => outcome,
             Err(_) if cut_by_end => {
-                self.recorder.borrow_mut().aborted += 1;
+                self.recorder
+                    .borrow_mut()
+                    .record_aborted(deadline.saturating_duration_since(scheduled));
                 return None;
             }
             Err(_) => Err(ErrorKind::Timeout),
@@ -125,6 +127,14 @@ impl ThreadCtx {
             progress.fetch_add(1, Ordering::Relaxed);
         }
         Some(outcome)
+    }
+
+    /// Records that the start due at `due` was never sent before the end of the run.
+    fn missed(&self, due: Instant) {
+        let end = self.end.expect("only a run with an end misses starts");
+        self.recorder
+            .borrow_mut()
+            .record_missed(end.saturating_duration_since(due));
     }
 
     fn is_over(&self, now: Instant) -> bool {
