@@ -124,8 +124,10 @@ pub struct LoadOpts {
     /// Fail (exit code 3) unless EXPR holds, e.g. `p99<250ms`, `success_rate>=0.95`, `rps>=100`,
     /// `error_rate<0.01`; repeatable.
     ///
-    /// Metrics: rps, success_rps, requests, success_rate, error_rate, rejected_rate, and the
-    /// latencies min, mean, p50, p90, p99, p999, max, also as success_p99, rejected_p99 and so on.
+    /// Metrics: rps, success_rps, requests, success_rate, error_rate, rejected_rate; in open loop
+    /// achieved_rate, late_starts, missed (due starts never sent), aborted (in flight at the
+    /// end); the latencies min, mean, p50, p90, p95, p99, p999, max, also as success_p99,
+    /// rejected_p99 and so on (latencies count unfinished requests at their lower bound).
     /// Operators: <, <=, >, >=. Latencies take a unit (us, ms, s); rates take 0.95 or 95%.
     #[arg(long = "fail-if", value_name = "EXPR")]
     pub fail_if: Vec<Threshold>,

@@ -108,8 +108,8 @@ pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
     writeln!(w)?;
     writeln!(
         w,
-        "  Latency (ms)   {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "min", "mean", "p50", "p90", "p99", "p99.9", "max"
+        "  Latency (ms)   {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"
     )?;
     latency_row(w, "all", &report.latency_ms)?;
     latency_row(w, "2xx", &report.success_latency_ms)?;
@@ -151,11 +151,12 @@ fn latency_row(w: &mut impl Write, label: &str, s: &LatencySummary) -> io::Resul
     let cell = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), ms);
     writeln!(
         w,
-        "    {label:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "    {label:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         cell(s.min),
         cell(s.mean),
         cell(s.p50),
         cell(s.p90),
+        cell(s.p95),
         cell(s.p99),
         cell(s.p999),
         cell(s.max)

@@ -285,7 +285,7 @@ pub(crate) mod tests {
         assert!(json["target_rate"].is_null());
         assert_eq!(json["status"]["200"], 90);
         assert_eq!(json["errors"]["timeout"], 5);
-        for stat in ["min", "mean", "p50", "p90", "p99", "p999", "max"] {
+        for stat in ["min", "mean", "p50", "p90", "p95", "p99", "p999", "max"] {
             assert!(json["latency_ms"][stat].is_number(), "latency_ms.{stat}");
         }
     }

@@ -60,6 +60,7 @@ impl Latencies {
             mean: Some(round3(self.0.mean() / 1000.0)),
             p50: at(0.5),
             p90: at(0.9),
+            p95: at(0.95),
             p99: at(0.99),
             p999: at(0.999),
             max: ms(self.0.max()),
@@ -80,6 +81,8 @@ pub struct LatencySummary {
     pub p50: Option<f64>,
     /// 90th percentile.
     pub p90: Option<f64>,
+    /// 95th percentile.
+    pub p95: Option<f64>,
     /// 99th percentile.
     pub p99: Option<f64>,
     /// 99.9th percentile.
@@ -139,6 +142,8 @@ pub struct Second {
     pub max_ms: f64,
     /// Median latency of the 2xx responses, in milliseconds (within about 5%); `None` without any.
     pub success_p50_ms: Option<f64>,
+    /// 95th percentile latency of the 2xx responses, in milliseconds (within about 5%).
+    pub success_p95_ms: Option<f64>,
     /// 99th percentile latency of the 2xx responses, in milliseconds (within about 5%).
     pub success_p99_ms: Option<f64>,
 }
@@ -355,6 +360,7 @@ impl Recorder {
                 },
                 max_ms: round3(acc.latency_max_us as f64 / 1000.0),
                 success_p50_ms: acc.success_latency.quantile_ms(0.5).map(round3),
+                success_p95_ms: acc.success_latency.quantile_ms(0.95).map(round3),
                 success_p99_ms: acc.success_latency.quantile_ms(0.99).map(round3),
             })
             .collect()
@@ -404,6 +410,7 @@ mod tests {
         assert!(close(s.mean, 500.5), "{s:?}");
         assert!(close(s.p50, 500.0), "{s:?}");
         assert!(close(s.p90, 900.0), "{s:?}");
+        assert!(close(s.p95, 950.0), "{s:?}");
         assert!(close(s.p99, 990.0), "{s:?}");
         assert!(close(s.p999, 999.0), "{s:?}");
         assert!(close(s.max, 1000.0), "{s:?}");

@@ -316,7 +316,7 @@ fn binary_writes_consistent_json() {
     assert_eq!(json["mode"], "closed");
     assert!(json["target_rate"].is_null());
     assert!((json["success_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
-    for stat in ["min", "mean", "p50", "p90", "p99", "p999", "max"] {
+    for stat in ["min", "mean", "p50", "p90", "p95", "p99", "p999", "max"] {
         assert!(json["rejected_latency_ms"][stat].is_number(), "{stat}");
     }
     // With `--json -` the text summary goes to stderr.

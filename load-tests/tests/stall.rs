@@ -110,6 +110,10 @@ fn every_due_start_is_sent_or_missed_and_unfinished_ones_count_as_lower_bounds()
     assert!((300.0..=600.0).contains(&p99), "p99 {p99} ms");
     assert!(report.success_latency_ms.p99.unwrap() < 300.0);
     assert!(!check(&report, "p99<50ms"));
+    assert!(!check(&report, "missed<1"));
+    assert!(!check(&report, "aborted<1"));
+    assert!(check(&report, "missed>=40"));
+    assert!(!check(&report, "achieved_rate>=190"));
     // The achieved rate counts sent starts only: about 320 of 400 in 2 s.
     let achieved = report.achieved_rate.unwrap();
     assert!((120.0..=180.0).contains(&achieved), "{achieved}");
