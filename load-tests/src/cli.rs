@@ -15,7 +15,8 @@ use crate::threshold::Threshold;
 ///
 /// Closed loop (`-c`): N workers, each sends, waits for the response, and sends again. Open loop
 /// (`-r`): requests start on a fixed schedule whatever the server does, and latency counts from the
-/// scheduled start, so a stalled server is not hidden (no coordinated omission).
+/// scheduled start, so a stalled server is not hidden (no coordinated omission). A closed loop
+/// cannot see a stall that way; its report adds a corrected view (as wrk) and a warning.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "floodgate-load",
@@ -127,7 +128,8 @@ pub struct LoadOpts {
     /// Metrics: rps, success_rps, requests, success_rate, error_rate, rejected_rate; in open loop
     /// achieved_rate, late_starts, missed (due starts never sent), aborted (in flight at the
     /// end); the latencies min, mean, p50, p90, p95, p99, p999, max, also as success_p99,
-    /// rejected_p99 and so on (latencies count unfinished requests at their lower bound).
+    /// rejected_p99, corrected_p99 (closed loop: corrected for coordinated omission) and so on
+    /// (latencies count unfinished requests at their lower bound).
     /// Operators: <, <=, >, >=. Latencies take a unit (us, ms, s); rates take 0.95 or 95%.
     #[arg(long = "fail-if", value_name = "EXPR")]
     pub fail_if: Vec<Threshold>,

@@ -118,11 +118,22 @@ pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
     if unfinished > 0 {
         latency_row(w, "unfinished", &report.unfinished_latency_ms)?;
     }
+    if let Some(corrected) = &report.corrected_latency_ms {
+        latency_row(w, "corrected", corrected)?;
+    }
     if report.mode == ModeName::Open {
         latency_row(w, "service time", &report.service_time_ms)?;
         writeln!(
             w,
             "  (open loop: latency counts from the scheduled start; service time from the send)"
+        )?;
+    }
+    if let Some(interval) = report.expected_interval_ms {
+        writeln!(
+            w,
+            "  (closed loop: latency counts from the send, so a stalled server also stalls the \
+             client;\n   corrected: as wrk, with an expected interval of {} ms per worker)",
+            ms(interval)
         )?;
     }
     if unfinished > 0 {
@@ -134,6 +145,10 @@ pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
             thousands(report.missed),
             thousands(report.aborted)
         )?;
+    }
+    for warning in &report.warnings {
+        writeln!(w)?;
+        writeln!(w, "  Warning: {warning}")?;
     }
     Ok(())
 }

@@ -47,6 +47,8 @@ enum Class {
     All,
     Success,
     Rejected,
+    /// Closed loop: corrected for coordinated omission; open loop: the same as `All`.
+    Corrected,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +78,7 @@ pub struct ThresholdError(String);
 
 const METRICS: &str = "rps, success_rps, requests, success_rate, error_rate, rejected_rate, \
     achieved_rate, late_starts, missed, aborted, min, mean, p50, p90, p95, p99, p999, max (also \
-    success_p99, rejected_p99 and so on)";
+    success_p99, rejected_p99, corrected_p99 and so on)";
 
 impl FromStr for Threshold {
     type Err = ThresholdError;
@@ -151,6 +153,7 @@ fn parse_metric(name: &str) -> Option<Metric> {
             let (class, stat) = match name.split_once('_') {
                 Some(("success", stat)) => (Class::Success, stat),
                 Some(("rejected", stat)) => (Class::Rejected, stat),
+                Some(("corrected", stat)) => (Class::Corrected, stat),
                 Some(_) => return None,
                 None => (Class::All, name),
             };
@@ -230,6 +233,13 @@ impl Threshold {
             Metric::Latency(Class::All, s) => stat(&report.latency_ms, s),
             Metric::Latency(Class::Success, s) => stat(&report.success_latency_ms, s),
             Metric::Latency(Class::Rejected, s) => stat(&report.rejected_latency_ms, s),
+            Metric::Latency(Class::Corrected, s) => stat(
+                report
+                    .corrected_latency_ms
+                    .as_ref()
+                    .unwrap_or(&report.latency_ms),
+                s,
+            ),
             Metric::Rps => Some(report.rps),
             Metric::SuccessRps => Some(report.success_rps),
             Metric::Requests => Some(report.requests as f64),
@@ -279,6 +289,7 @@ impl fmt::Display for Threshold {
                     Class::All => stat.to_owned(),
                     Class::Success => format!("success_{stat}"),
                     Class::Rejected => format!("rejected_{stat}"),
+                    Class::Corrected => format!("corrected_{stat}"),
                 }
             }
         };

@@ -150,3 +150,75 @@ fn the_binary_shows_missed_and_aborted_and_fails_on_them() {
         assert!(summary.contains(line), "{line:?} missing:\n{summary}");
     }
 }
+
+/// `-c 10 -d 3s`, the server stalls from 1 s to 2 s: the ten workers wait in the stall instead
+/// of sending, so the plain latencies hold ten slow requests among thousands; the corrected
+/// view (wrk's) and the warning tell the truth, about 1 s for a third of the run.
+#[test]
+fn a_closed_loop_stall_is_corrected_and_warned_about() {
+    let server = stall_server(Stall {
+        at: ms(1000),
+        len: ms(1000),
+    });
+    let mut closed = opts(&server);
+    closed.concurrency = 10;
+    closed.duration = Some(ms(3000));
+    let report = load(&closed).unwrap();
+
+    assert!(report.requests > 1000, "{}", report.requests);
+    let stall = report.stall.expect("the stall is found");
+    assert!((0.9..=1.2).contains(&stall.at_s), "{stall:?}");
+    assert!((0.8..=1.2).contains(&stall.length_s), "{stall:?}");
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("coordinated omission")),
+        "{:?}",
+        report.warnings
+    );
+    // Ten requests of about a second among thousands: invisible at p99, visible at the max.
+    let plain = report.latency_ms;
+    assert!(plain.p99.unwrap() < 300.0, "{plain:?}");
+    assert!(plain.max.unwrap() >= 900.0, "{plain:?}");
+    let corrected = report
+        .corrected_latency_ms
+        .expect("closed loop is corrected");
+    assert!(
+        (500.0..=1100.0).contains(&corrected.p99.unwrap()),
+        "{corrected:?}"
+    );
+    assert!(report.expected_interval_ms.unwrap() > 0.0);
+    assert!(!check(&report, "corrected_p99<300ms"));
+    assert!(check(&report, "p99<300ms"));
+
+    // The binary prints the corrected row and the warning.
+    let output = Command::new(env!("CARGO_BIN_EXE_floodgate-load"))
+        .args(["-c", "10", "-d", "3s", "--no-progress"])
+        .arg(server.url("/"))
+        .output()
+        .unwrap();
+    // The server's stall window has passed: this run does not stall.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("    corrected"), "{stdout}");
+    assert!(stdout.contains("expected interval"), "{stdout}");
+    assert!(!stdout.contains("Warning"), "{stdout}");
+}
+
+/// The same closed loop without a stall: no stall, no warning.
+#[test]
+fn a_steady_closed_loop_has_no_stall() {
+    let server = stall_server(Stall {
+        at: ms(60_000),
+        len: ms(1000),
+    });
+    let mut closed = opts(&server);
+    closed.concurrency = 4;
+    closed.duration = Some(ms(1000));
+    let report = load(&closed).unwrap();
+    assert_eq!(report.stall, None, "{:?}", report.timeline);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let corrected = report.corrected_latency_ms.unwrap();
+    assert!(corrected.p99.unwrap() < 300.0, "{corrected:?}");
+}
