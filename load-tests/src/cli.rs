@@ -114,9 +114,17 @@ pub struct LoadOpts {
     pub engine: EngineKind,
 
     /// On a 503 or 429 with Retry-After, back off as told: in closed loop the worker waits that
-    /// long; in open loop the starts that fall in the window are skipped and counted as deferred.
+    /// long; in open loop the client that got it skips its starts that fall in the window
+    /// (counted as deferred), the other clients go on (see `--clients`).
     #[arg(long)]
     pub respect_retry_after: bool,
+
+    /// Open loop: the simulated client population; start i belongs to client i mod N, so each
+    /// client starts R/N requests per second, and `--respect-retry-after` pauses only the client
+    /// that was told to. Default: one client per slot (`-c`). `--clients 1` is one client that
+    /// pauses everything.
+    #[arg(long, value_name = "N", value_parser = parse_concurrency, requires = "rate")]
+    pub clients: Option<usize>,
 
     /// Write the JSON report to PATH (`-` for stdout; the text summary then goes to stderr).
     #[arg(long, value_name = "PATH")]
@@ -407,6 +415,14 @@ mod tests {
         assert!(missing.is_err());
         let demo = Opts::try_parse_from(["floodgate-load", "demo"]).unwrap();
         assert!(matches!(demo.command, Some(Command::Demo(_))));
+        let clients =
+            Opts::try_parse_from(["floodgate-load", "-r", "9", "--clients", "2k", "http://a/"]);
+        assert_eq!(clients.unwrap().load.clients, Some(2000));
+        let closed = Opts::try_parse_from(["floodgate-load", "--clients", "8", "http://a/"]);
+        assert_eq!(
+            closed.unwrap_err().kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
         let bad = Opts::try_parse_from(["floodgate-load", "--fail-if", "p99<<1", "http://a/"]);
         assert_eq!(
             bad.unwrap_err().kind(),

@@ -233,6 +233,7 @@ pub fn load(opts: &LoadOpts) -> Result<Report, Error> {
         },
         timeout: opts.timeout,
         respect_retry_after: opts.respect_retry_after,
+        clients: opts.clients,
         threads: None,
     };
     let progress = Progress::new(!opts.no_progress, plan.length);
@@ -279,6 +280,7 @@ fn run_with<E: Engine>(
         engine: E::NAME,
         mode: plan.mode,
         concurrency: plan.concurrency,
+        clients: plan.clients,
     };
     Ok(Report::new(info, &stats).with_bytes_sent(engine.bytes_sent()))
 }

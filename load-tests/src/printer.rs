@@ -78,8 +78,10 @@ pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
     if report.deferred > 0 {
         writeln!(
             w,
-            "  Deferred     {:>12}  (starts skipped while backing off as told by Retry-After)",
-            thousands(report.deferred)
+            "  Deferred     {:>12}  (starts skipped while their client backed off as told by \
+             Retry-After; {} clients)",
+            thousands(report.deferred),
+            thousands(report.clients.unwrap_or(1) as u64)
         )?;
     }
     if report.missed > 0 {

@@ -64,6 +64,9 @@ pub struct Report {
     pub late_starts: u64,
     /// Open loop: the largest lag of a start behind schedule, in milliseconds.
     pub max_start_lag_ms: f64,
+    /// Open loop: the simulated client population (`--clients`, default one per slot), each
+    /// paused on its own by `--respect-retry-after`; `None` in closed loop.
+    pub clients: Option<usize>,
     /// Starts skipped inside a `Retry-After` back-off window (`--respect-retry-after`, open loop).
     pub deferred: u64,
     /// Requests in flight when the duration was over: cancelled, not in `requests`; their lower
@@ -125,6 +128,8 @@ pub(crate) struct RunInfo {
     pub(crate) engine: &'static str,
     pub(crate) mode: Mode,
     pub(crate) concurrency: usize,
+    /// Open loop: the client population (`None`: one per slot).
+    pub(crate) clients: Option<usize>,
 }
 
 impl Report {
@@ -214,6 +219,10 @@ impl Report {
             achieved_rate,
             late_starts: rec.late_starts,
             max_start_lag_ms: round3(rec.max_start_lag.as_secs_f64() * 1000.0),
+            clients: match info.mode {
+                Mode::Open { .. } => Some(info.clients.unwrap_or(info.concurrency)),
+                Mode::Closed => None,
+            },
             deferred: rec.deferred,
             aborted: rec.aborted,
             missed: rec.missed,
@@ -304,6 +313,7 @@ pub(crate) mod tests {
                 engine: "hyper",
                 mode: Mode::Closed,
                 concurrency: 4,
+                clients: None,
             },
             &stats,
         )

@@ -174,14 +174,28 @@ fn retry_after_makes_the_client_back_off() {
     assert_eq!(backing_off.rejected(), backing_off.requests);
     assert!(backing_off.rejected_latency_ms.p50.is_some());
 
-    // Open loop: starts inside the back-off window are skipped and counted as deferred.
+    // Open loop, one client: starts inside its back-off window are skipped and counted as
+    // deferred.
     let mut open = opts(&server.url("/"));
     open.rate = Some(100.0);
     open.duration = Some(Duration::from_millis(800));
     open.respect_retry_after = true;
+    open.clients = Some(1);
     let deferred = load(&open).unwrap();
     assert!(deferred.requests <= 5, "{}", deferred.requests);
     assert!(deferred.deferred >= 60, "{}", deferred.deferred);
+    assert_eq!(deferred.requests + deferred.deferred, 80);
+    assert_eq!(deferred.clients, Some(1));
+
+    // Ten clients, each due every 100 ms: each sends its first request, is told to wait a
+    // second, and skips the rest of the run (unless its 503 took over 100 ms to arrive); the
+    // others are not held back by it.
+    open.clients = Some(10);
+    let population = load(&open).unwrap();
+    assert!((10..=20).contains(&population.requests), "{population:#?}");
+    assert_eq!(population.requests + population.deferred, 80);
+    assert_eq!(population.clients, Some(10));
+    open.clients = None;
 
     // Without the flag the same open loop sends everything.
     open.respect_retry_after = false;

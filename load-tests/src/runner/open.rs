@@ -30,8 +30,8 @@ pub(super) async fn run<E: Engine>(
             tokio::time::sleep_until(next).await;
         }
         // Release every start that is due now: at high rates one timer tick covers several.
-        while let Some(due) = schedule.pop_due(Instant::now()) {
-            if ctx.respect_retry_after && ctx.backoff.covers(due) {
+        while let Some((index, due)) = schedule.pop_indexed(Instant::now()) {
+            if ctx.respect_retry_after && ctx.backoff.covers(index, due) {
                 ctx.recorder.borrow_mut().deferred += 1;
                 continue;
             }
@@ -73,7 +73,7 @@ pub(super) async fn run<E: Engine>(
                 if ctx.respect_retry_after {
                     if let Some(Ok(response)) = outcome {
                         if let Some(delay) = response.retry_after {
-                            ctx.backoff.extend_to(Instant::now() + delay);
+                            ctx.backoff.extend_to(index, Instant::now() + delay);
                         }
                     }
                 }
@@ -88,8 +88,8 @@ pub(super) async fn run<E: Engine>(
     // Every start still due before the end was never sent: each is accounted for, as deferred
     // (inside a back-off window) or missed.
     if let Some(end) = ctx.end {
-        while let Some(due) = schedule.pop_due(end) {
-            if ctx.respect_retry_after && ctx.backoff.covers(due) {
+        while let Some((index, due)) = schedule.pop_indexed(end) {
+            if ctx.respect_retry_after && ctx.backoff.covers(index, due) {
                 ctx.recorder.borrow_mut().deferred += 1;
             } else {
                 ctx.missed(due);

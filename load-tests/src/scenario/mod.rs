@@ -247,6 +247,7 @@ fn run_phase(
         length: Length::Duration(phase.duration),
         timeout,
         respect_retry_after: false,
+        clients: None,
         threads: None,
     };
     let progress = Progress::new(progress, plan.length);
@@ -257,6 +258,7 @@ fn run_phase(
             engine: "hyper",
             mode: plan.mode,
             concurrency: plan.concurrency,
+            clients: plan.clients,
         },
         &stats,
     ))
