@@ -15,7 +15,8 @@ use crate::threshold::Threshold;
 ///
 /// Closed loop (`-c`): N workers, each sends, waits for the response, and sends again. Open loop
 /// (`-r`): requests start on a fixed schedule whatever the server does, and latency counts from the
-/// scheduled start, so a stalled server is not hidden (no coordinated omission).
+/// scheduled start, so a stalled server is not hidden (no coordinated omission). A closed loop
+/// cannot see a stall that way; its report adds a corrected view (as wrk) and a warning.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "floodgate-load",
@@ -36,8 +37,9 @@ pub struct Opts {
 /// Subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
-    /// Start the floodgate demo app in-process and show, in about 15 seconds, what the gate does
-    /// under overload: under capacity, 4x over capacity with the gate, the same without it.
+    /// Start the floodgate demo app in-process and show, in about 20 seconds, what the gate does
+    /// under overload: under capacity, 4x over capacity with the gate (FIFO queue, then CoDel),
+    /// the same without it. The story is the built-in scenario `load-tests/scenarios/demo.toml`.
     Demo(DemoOpts),
     /// Run a scenario file (`load-tests/scenarios/*.toml`): the demo app behind each limiter it
     /// names, in-process, the same load profile for each, and a markdown table to compare them.
@@ -112,9 +114,17 @@ pub struct LoadOpts {
     pub engine: EngineKind,
 
     /// On a 503 or 429 with Retry-After, back off as told: in closed loop the worker waits that
-    /// long; in open loop the starts that fall in the window are skipped and counted as deferred.
+    /// long; in open loop the client that got it skips its starts that fall in the window
+    /// (counted as deferred), the other clients go on (see `--clients`).
     #[arg(long)]
     pub respect_retry_after: bool,
+
+    /// Open loop: the simulated client population; start i belongs to client i mod N, so each
+    /// client starts R/N requests per second, and `--respect-retry-after` pauses only the client
+    /// that was told to. Default: one client per slot (`-c`). `--clients 1` is one client that
+    /// pauses everything.
+    #[arg(long, value_name = "N", value_parser = parse_concurrency, requires = "rate")]
+    pub clients: Option<usize>,
 
     /// Write the JSON report to PATH (`-` for stdout; the text summary then goes to stderr).
     #[arg(long, value_name = "PATH")]
@@ -123,8 +133,11 @@ pub struct LoadOpts {
     /// Fail (exit code 3) unless EXPR holds, e.g. `p99<250ms`, `success_rate>=0.95`, `rps>=100`,
     /// `error_rate<0.01`; repeatable.
     ///
-    /// Metrics: rps, success_rps, requests, success_rate, error_rate, rejected_rate, and the
-    /// latencies min, mean, p50, p90, p99, p999, max, also as success_p99, rejected_p99 and so on.
+    /// Metrics: rps, success_rps, requests, success_rate, error_rate, rejected_rate; in open loop
+    /// achieved_rate, late_starts, missed (due starts never sent), aborted (in flight at the
+    /// end); the latencies min, mean, p50, p90, p95, p99, p999, max, also as success_p99,
+    /// rejected_p99, corrected_p99 (closed loop: corrected for coordinated omission) and so on
+    /// (latencies count unfinished requests at their lower bound).
     /// Operators: <, <=, >, >=. Latencies take a unit (us, ms, s); rates take 0.95 or 95%.
     #[arg(long = "fail-if", value_name = "EXPR")]
     pub fail_if: Vec<Threshold>,
@@ -402,6 +415,14 @@ mod tests {
         assert!(missing.is_err());
         let demo = Opts::try_parse_from(["floodgate-load", "demo"]).unwrap();
         assert!(matches!(demo.command, Some(Command::Demo(_))));
+        let clients =
+            Opts::try_parse_from(["floodgate-load", "-r", "9", "--clients", "2k", "http://a/"]);
+        assert_eq!(clients.unwrap().load.clients, Some(2000));
+        let closed = Opts::try_parse_from(["floodgate-load", "--clients", "8", "http://a/"]);
+        assert_eq!(
+            closed.unwrap_err().kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
         let bad = Opts::try_parse_from(["floodgate-load", "--fail-if", "p99<<1", "http://a/"]);
         assert_eq!(
             bad.unwrap_err().kind(),

@@ -66,6 +66,7 @@ pub(crate) fn run_charts(run: &Run) -> Vec<Chart> {
                 },
                 &[
                     series("p50", PALETTE[2], per_second(|s| s.success_p50_ms)),
+                    series("p95", PALETTE[5], per_second(|s| s.success_p95_ms)),
                     series("p99", PALETTE[4], per_second(|s| s.success_p99_ms)),
                 ],
             ),
@@ -179,7 +180,7 @@ pub(crate) fn write_run_page(
     let figure = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v} ms"));
     let intro = format!(
         "<p>{} loop, {} engine, {:.1} s: {} requests, {:.1} req/s, {:.1} 2xx/s, {} rejected \
-         (503/429), {} errors; successes p50 {}, p99 {}.</p>",
+         (503/429), {} errors; successes p50 {}, p95 {}, p99 {}.</p>",
         match report.mode {
             crate::report::ModeName::Open => "Open",
             crate::report::ModeName::Closed => "Closed",
@@ -192,6 +193,7 @@ pub(crate) fn write_run_page(
         report.rejected(),
         report.errors.total(),
         figure(report.success_latency_ms.p50),
+        figure(report.success_latency_ms.p95),
         figure(report.success_latency_ms.p99),
     );
     let sections = [("Over time".to_owned(), run_charts(&run))];

@@ -1,11 +1,14 @@
 //! `floodgate-load`: an HTTP load generator that tells the truth under overload.
 //!
 //! - **Closed loop** (`-c N`): N workers, each sends a request, waits for the whole response, and
-//!   sends the next one.
+//!   sends the next one. A stalled server stalls the workers too, so the plain latencies
+//!   under-count the stall (coordinated omission); the report adds a view corrected as wrk does
+//!   (`corrected_latency_ms`) and a warning when the throughput shows a stall.
 //! - **Open loop** (`-r R`): requests start on a fixed schedule, `t0 + i/R`, whatever the server
 //!   does, with at most `-c` in flight. Latency counts from the *scheduled* start, so a server that
 //!   stalls cannot hide it by slowing the client down (no coordinated omission); starts that ran
-//!   late are counted.
+//!   late are counted, and so are starts never sent (`missed`); requests that never finished
+//!   count in the latencies at their lower bound, the end of the run minus the scheduled start.
 //! - Two HTTP engines behind one small trait: raw hyper HTTP/1.1 connections (the fast path for
 //!   plain `http://`) and reqwest (https, HTTP/2, proxies).
 //! - HDR-histogram percentiles for all responses, for 2xx and for rejections (503 and 429), a JSON
@@ -58,12 +61,13 @@ mod rss;
 mod runner;
 mod scenario;
 mod scrape;
+pub mod server_thread;
 mod stats;
 mod threshold;
 
 pub use crate::cli::{Command, DemoOpts, EngineKind, LoadOpts, Opts};
 pub use crate::engine::EngineError;
-pub use crate::report::{ModeName, Report};
+pub use crate::report::{ModeName, Report, StallReport};
 pub use crate::scenario::{
     Load, Phase, Scenario, ScenarioError, ScenarioOpts, ServerSettings, Shape, Variant,
 };
@@ -229,6 +233,7 @@ pub fn load(opts: &LoadOpts) -> Result<Report, Error> {
         },
         timeout: opts.timeout,
         respect_retry_after: opts.respect_retry_after,
+        clients: opts.clients,
         threads: None,
     };
     let progress = Progress::new(!opts.no_progress, plan.length);
@@ -275,6 +280,7 @@ fn run_with<E: Engine>(
         engine: E::NAME,
         mode: plan.mode,
         concurrency: plan.concurrency,
+        clients: plan.clients,
     };
     Ok(Report::new(info, &stats).with_bytes_sent(engine.bytes_sent()))
 }

@@ -57,11 +57,13 @@ pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
     if let (Some(target), Some(achieved)) = (report.target_rate, report.achieved_rate) {
         writeln!(
             w,
-            "  Rate         target {}/s, achieved {}/s ({:.1} %); late starts {} (max lag {:.1} ms)",
+            "  Rate         target {}/s, achieved {}/s ({:.1} %); late starts {}, missed {} (max lag \
+             {:.1} ms)",
             rate(target),
             rate(achieved),
             achieved / target * 100.0,
             thousands(report.late_starts),
+            thousands(report.missed),
             report.max_start_lag_ms
         )?;
     }
@@ -76,14 +78,23 @@ pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
     if report.deferred > 0 {
         writeln!(
             w,
-            "  Deferred     {:>12}  (starts skipped while backing off as told by Retry-After)",
-            thousands(report.deferred)
+            "  Deferred     {:>12}  (starts skipped while their client backed off as told by \
+             Retry-After; {} clients)",
+            thousands(report.deferred),
+            thousands(report.clients.unwrap_or(1) as u64)
+        )?;
+    }
+    if report.missed > 0 {
+        writeln!(
+            w,
+            "  Missed       {:>12}  (due before the end, never sent: every slot stayed busy)",
+            thousands(report.missed)
         )?;
     }
     if report.aborted > 0 {
         writeln!(
             w,
-            "  Aborted      {:>12}  (still in flight at the end: cancelled, not counted)",
+            "  Aborted      {:>12}  (still in flight at the end: cancelled, not in Requests)",
             thousands(report.aborted)
         )?;
     }
@@ -99,18 +110,47 @@ pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
     writeln!(w)?;
     writeln!(
         w,
-        "  Latency (ms)   {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "min", "mean", "p50", "p90", "p99", "p99.9", "max"
+        "  Latency (ms)   {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"
     )?;
     latency_row(w, "all", &report.latency_ms)?;
     latency_row(w, "2xx", &report.success_latency_ms)?;
     latency_row(w, "503/429", &report.rejected_latency_ms)?;
+    let unfinished = report.missed + report.aborted;
+    if unfinished > 0 {
+        latency_row(w, "unfinished", &report.unfinished_latency_ms)?;
+    }
+    if let Some(corrected) = &report.corrected_latency_ms {
+        latency_row(w, "corrected", corrected)?;
+    }
     if report.mode == ModeName::Open {
         latency_row(w, "service time", &report.service_time_ms)?;
         writeln!(
             w,
             "  (open loop: latency counts from the scheduled start; service time from the send)"
         )?;
+    }
+    if let Some(interval) = report.expected_interval_ms {
+        writeln!(
+            w,
+            "  (closed loop: latency counts from the send, so a stalled server also stalls the \
+             client;\n   corrected: as wrk, with an expected interval of {} ms per worker)",
+            ms(interval)
+        )?;
+    }
+    if unfinished > 0 {
+        writeln!(
+            w,
+            "  ({} requests never finished ({} missed, {} aborted): \"all\" counts each at its \
+             lower bound, the end of the run minus its scheduled start)",
+            thousands(unfinished),
+            thousands(report.missed),
+            thousands(report.aborted)
+        )?;
+    }
+    for warning in &report.warnings {
+        writeln!(w)?;
+        writeln!(w, "  Warning: {warning}")?;
     }
     Ok(())
 }
@@ -128,11 +168,12 @@ fn latency_row(w: &mut impl Write, label: &str, s: &LatencySummary) -> io::Resul
     let cell = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), ms);
     writeln!(
         w,
-        "    {label:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "    {label:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         cell(s.min),
         cell(s.mean),
         cell(s.p50),
         cell(s.p90),
+        cell(s.p95),
         cell(s.p99),
         cell(s.p999),
         cell(s.max)

@@ -4,11 +4,15 @@
 //! are additions (fields are added, never renamed).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::runner::{Mode, RunStats};
 use crate::stats::{ErrorCounts, LatencySummary, Second, round3};
+
+/// A closed-loop stall this long or longer gets a warning.
+const WARN_STALL: Duration = Duration::from_millis(500);
 
 /// The report of one run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,7 +39,10 @@ pub struct Report {
     pub success_rps: f64,
     /// 2xx responses / requests.
     pub success_rate: f64,
-    /// Latency of every response, from the scheduled start in open loop.
+    /// Latency of every response, from the scheduled start in open loop; and of every request
+    /// that never finished ([`missed`](Self::missed) starts, [`aborted`](Self::aborted)
+    /// requests) at its lower bound, the end of the run minus its scheduled start, so that a
+    /// stall at the end of the run is not lost (see `unfinished_latency_ms`).
     pub latency_ms: LatencySummary,
     /// Latency of 2xx responses.
     pub success_latency_ms: LatencySummary,
@@ -57,16 +64,51 @@ pub struct Report {
     pub late_starts: u64,
     /// Open loop: the largest lag of a start behind schedule, in milliseconds.
     pub max_start_lag_ms: f64,
+    /// Open loop: the simulated client population (`--clients`, default one per slot), each
+    /// paused on its own by `--respect-retry-after`; `None` in closed loop.
+    pub clients: Option<usize>,
     /// Starts skipped inside a `Retry-After` back-off window (`--respect-retry-after`, open loop).
     pub deferred: u64,
-    /// Requests in flight when the duration was over: cancelled, not in `requests`.
+    /// Requests in flight when the duration was over: cancelled, not in `requests`; their lower
+    /// bounds are in `latency_ms`.
     pub aborted: u64,
+    /// Open loop: starts due before the end of the run that were never sent, because every
+    /// slot (`-c`) stayed busy until the end; not in `requests`, their lower bounds are in
+    /// `latency_ms`. Sent + missed + deferred is every start the schedule had due.
+    pub missed: u64,
+    /// Lower bounds of the latency of the missed and aborted requests: the end of the run minus
+    /// their scheduled start (all `null` when every request finished).
+    pub unfinished_latency_ms: LatencySummary,
+    /// Closed loop: `latency_ms` corrected for coordinated omission as wrk and HdrHistogram do
+    /// it: each latency longer than the expected interval also stands for the requests a steady
+    /// client would have sent meanwhile. `None` (`null`) in open loop, whose `latency_ms`
+    /// already counts from the schedule.
+    pub corrected_latency_ms: Option<LatencySummary>,
+    /// Closed loop: the expected interval of that correction, in milliseconds: the run's
+    /// length × `concurrency` / `requests`, each worker's mean time per request (as wrk).
+    pub expected_interval_ms: Option<f64>,
+    /// The longest stretch in which the server completed under a tenth of its median
+    /// throughput (in 100 ms steps); `None` when there was none.
+    pub stall: Option<StallReport>,
+    /// What the reader must know to trust the numbers (printed at the end of the summary).
+    pub warnings: Vec<String>,
     /// Per second of the run (by completion time): counts and latency, for charts.
     pub timeline: Vec<Second>,
     /// Request body bytes handed to connections (`--body`, `--body-file`, `--body-ndjson-mb`).
     pub bytes_sent: u64,
     /// `bytes_sent` in megabytes (10^6 bytes) per second of the run.
     pub upload_mb_per_s: f64,
+}
+
+/// A stall found in the run's throughput.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct StallReport {
+    /// Seconds from the start of the run to the start of the stall.
+    pub at_s: f64,
+    /// How long it lasted, in seconds (a multiple of 0.1).
+    pub length_s: f64,
+    /// The run's median throughput, completions per second.
+    pub median_rps: f64,
 }
 
 /// The load model of a run, as named in the report.
@@ -86,6 +128,8 @@ pub(crate) struct RunInfo {
     pub(crate) engine: &'static str,
     pub(crate) mode: Mode,
     pub(crate) concurrency: usize,
+    /// Open loop: the client population (`None`: one per slot).
+    pub(crate) clients: Option<usize>,
 }
 
 impl Report {
@@ -117,6 +161,35 @@ impl Report {
         };
         let success = count_where(|code| (200..300).contains(&code));
         let rejected = count_where(|code| code == 503 || code == 429);
+        let stall = rec.longest_stall();
+        let mut warnings = Vec::new();
+        let mut corrected = None;
+        let mut expected_interval = None;
+        if info.mode == Mode::Closed && requests > 0 {
+            let interval = stats
+                .elapsed
+                .mul_f64(info.concurrency as f64 / requests as f64);
+            expected_interval = Some(round3(interval.as_secs_f64() * 1000.0));
+            corrected = rec.latency.corrected(interval).map(|h| h.summary());
+            if corrected.is_none() {
+                warnings.push(
+                    "closed loop: too many samples to correct for coordinated omission \
+                     (corrected_latency_ms is null)"
+                        .to_owned(),
+                );
+            }
+        }
+        if let Some(stall) = stall.filter(|s| info.mode == Mode::Closed && s.length >= WARN_STALL) {
+            warnings.push(format!(
+                "closed loop: from {:.1} s to {:.1} s the server completed under a tenth of its \
+                 median {:.0} req/s, and the workers waited instead of sending: the latencies \
+                 above under-count that stall (coordinated omission). The \"corrected\" row adds \
+                 the requests a steady client would have sent; open loop (-r) measures it.",
+                stall.at.as_secs_f64(),
+                (stall.at + stall.length).as_secs_f64(),
+                stall.median_per_second,
+            ));
+        }
         let (mode, target_rate, achieved_rate) = match info.mode {
             Mode::Closed => (ModeName::Closed, None, None),
             Mode::Open { rate } => (ModeName::Open, Some(rate), Some(per_second(rec.started))),
@@ -146,8 +219,22 @@ impl Report {
             achieved_rate,
             late_starts: rec.late_starts,
             max_start_lag_ms: round3(rec.max_start_lag.as_secs_f64() * 1000.0),
+            clients: match info.mode {
+                Mode::Open { .. } => Some(info.clients.unwrap_or(info.concurrency)),
+                Mode::Closed => None,
+            },
             deferred: rec.deferred,
             aborted: rec.aborted,
+            missed: rec.missed,
+            unfinished_latency_ms: rec.unfinished.summary(),
+            corrected_latency_ms: corrected,
+            expected_interval_ms: expected_interval,
+            stall: stall.map(|s| StallReport {
+                at_s: round3(s.at.as_secs_f64()),
+                length_s: round3(s.length.as_secs_f64()),
+                median_rps: round3(s.median_per_second),
+            }),
+            warnings,
             timeline: rec.timeline(),
             bytes_sent: 0,
             upload_mb_per_s: 0.0,
@@ -226,6 +313,7 @@ pub(crate) mod tests {
                 engine: "hyper",
                 mode: Mode::Closed,
                 concurrency: 4,
+                clients: None,
             },
             &stats,
         )
@@ -272,7 +360,7 @@ pub(crate) mod tests {
         assert!(json["target_rate"].is_null());
         assert_eq!(json["status"]["200"], 90);
         assert_eq!(json["errors"]["timeout"], 5);
-        for stat in ["min", "mean", "p50", "p90", "p99", "p999", "max"] {
+        for stat in ["min", "mean", "p50", "p90", "p95", "p99", "p999", "max"] {
             assert!(json["latency_ms"][stat].is_number(), "latency_ms.{stat}");
         }
     }

@@ -18,6 +18,10 @@ use crate::log_histogram::LogHistogram;
 const MAX_TRACKED_US: u64 = 3_600_000_000;
 /// Significant decimal digits kept by the histograms.
 const SIGNIFICANT_DIGITS: u8 = 3;
+/// The most work [`Latencies::corrected`] does: a few hundred milliseconds.
+pub(crate) const MAX_CORRECTION_STEPS: u64 = 50_000_000;
+/// The resolution of the throughput record that stalls are found in.
+pub(crate) const TICK: Duration = Duration::from_millis(100);
 
 /// A latency histogram in microseconds.
 #[derive(Debug, Clone)]
@@ -48,6 +52,23 @@ impl Latencies {
         self.0.len()
     }
 
+    /// A copy corrected for coordinated omission, as HdrHistogram's
+    /// `copyCorrectedForCoordinatedOmission` and wrk do: every latency `v` longer than
+    /// `interval` also stands for the requests a steady client would have sent meanwhile,
+    /// `v - interval`, `v - 2 * interval`... down to `interval`. `None` when that would take more
+    /// than [`MAX_CORRECTION_STEPS`] records (a tiny interval against huge latencies).
+    pub(crate) fn corrected(&self, interval: Duration) -> Option<Self> {
+        let interval = u64::try_from(interval.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let steps: u64 = self
+            .0
+            .iter_recorded()
+            .map(|v| v.value_iterated_to() / interval)
+            .sum();
+        (steps <= MAX_CORRECTION_STEPS).then(|| Self(self.0.clone_correct(interval)))
+    }
+
     /// Min, mean, percentiles and max in milliseconds; all `None` without samples.
     pub(crate) fn summary(&self) -> LatencySummary {
         if self.0.is_empty() {
@@ -60,6 +81,7 @@ impl Latencies {
             mean: Some(round3(self.0.mean() / 1000.0)),
             p50: at(0.5),
             p90: at(0.9),
+            p95: at(0.95),
             p99: at(0.99),
             p999: at(0.999),
             max: ms(self.0.max()),
@@ -80,6 +102,8 @@ pub struct LatencySummary {
     pub p50: Option<f64>,
     /// 90th percentile.
     pub p90: Option<f64>,
+    /// 95th percentile.
+    pub p95: Option<f64>,
     /// 99th percentile.
     pub p99: Option<f64>,
     /// 99.9th percentile.
@@ -139,6 +163,8 @@ pub struct Second {
     pub max_ms: f64,
     /// Median latency of the 2xx responses, in milliseconds (within about 5%); `None` without any.
     pub success_p50_ms: Option<f64>,
+    /// 95th percentile latency of the 2xx responses, in milliseconds (within about 5%).
+    pub success_p95_ms: Option<f64>,
     /// 99th percentile latency of the 2xx responses, in milliseconds (within about 5%).
     pub success_p99_ms: Option<f64>,
 }
@@ -196,11 +222,20 @@ pub(crate) struct Recorder {
     pub(crate) max_start_lag: Duration,
     /// Starts skipped because they fell in a `Retry-After` back-off window.
     pub(crate) deferred: u64,
-    /// Requests still in flight when the run's duration was over, cancelled and not counted.
+    /// Requests still in flight when the run's duration was over: cancelled, not in
+    /// [`Recorder::requests`], their lower bounds in `latency` and `unfinished`.
     pub(crate) aborted: u64,
+    /// Open loop: starts due before the end of the run that were never sent (every slot was
+    /// busy until the end); their lower bounds are in `latency` and `unfinished`.
+    pub(crate) missed: u64,
+    /// Lower bounds of the latency of requests that never finished (missed starts and aborted
+    /// requests): the end of the run minus their scheduled start.
+    pub(crate) unfinished: Latencies,
     /// Requests started (open loop; counted by the scheduler).
     pub(crate) started: u64,
     timeline: Vec<SecondAcc>,
+    /// Requests completed per [`TICK`] of the run, to find stalls.
+    ticks: Vec<u32>,
 }
 
 impl Recorder {
@@ -216,8 +251,11 @@ impl Recorder {
             max_start_lag: Duration::ZERO,
             deferred: 0,
             aborted: 0,
+            missed: 0,
+            unfinished: Latencies::new(),
             started: 0,
             timeline: Vec::new(),
+            ticks: Vec::new(),
         }
     }
 
@@ -227,6 +265,11 @@ impl Recorder {
         if self.timeline.len() <= second {
             self.timeline.resize(second + 1, SecondAcc::default());
         }
+        let tick = usize::try_from(sample.at.as_millis() / TICK.as_millis()).unwrap_or(usize::MAX);
+        if self.ticks.len() <= tick {
+            self.ticks.resize(tick + 1, 0);
+        }
+        self.ticks[tick] += 1;
         let slot = &mut self.timeline[second];
         slot.requests += 1;
         match sample.outcome {
@@ -263,6 +306,23 @@ impl Recorder {
         self.max_start_lag = self.max_start_lag.max(lag);
     }
 
+    /// Records a request cut off by the end of the run, `lower_bound` after its scheduled
+    /// start: its latency is at least that.
+    pub(crate) fn record_aborted(&mut self, lower_bound: Duration) {
+        self.aborted += 1;
+        self.latency.record(lower_bound);
+        self.unfinished.record(lower_bound);
+    }
+
+    /// Records a start that was due `lag` before the end of the run and never sent: its latency
+    /// is at least `lag`, and so is its lag behind the schedule.
+    pub(crate) fn record_missed(&mut self, lag: Duration) {
+        self.missed += 1;
+        self.max_start_lag = self.max_start_lag.max(lag);
+        self.latency.record(lag);
+        self.unfinished.record(lag);
+    }
+
     fn count_status(&mut self, status: u16) {
         match self.statuses.iter_mut().find(|(code, _)| *code == status) {
             Some((_, count)) => *count += 1,
@@ -287,6 +347,8 @@ impl Recorder {
         self.max_start_lag = self.max_start_lag.max(other.max_start_lag);
         self.deferred += other.deferred;
         self.aborted += other.aborted;
+        self.missed += other.missed;
+        self.unfinished.merge(&other.unfinished);
         self.started += other.started;
         if self.timeline.len() < other.timeline.len() {
             self.timeline
@@ -294,6 +356,12 @@ impl Recorder {
         }
         for (mine, theirs) in self.timeline.iter_mut().zip(&other.timeline) {
             mine.merge(theirs);
+        }
+        if self.ticks.len() < other.ticks.len() {
+            self.ticks.resize(other.ticks.len(), 0);
+        }
+        for (mine, theirs) in self.ticks.iter_mut().zip(&other.ticks) {
+            *mine += theirs;
         }
     }
 
@@ -307,6 +375,41 @@ impl Recorder {
     /// Responses plus errors: every request that finished.
     pub(crate) fn requests(&self) -> u64 {
         self.statuses.iter().map(|(_, n)| n).sum::<u64>() + self.errors.total()
+    }
+
+    /// The longest stall of the run: the longest stretch of [`TICK`]s in which fewer than a
+    /// tenth of the median tick's requests completed (the last tick, cut short by the end, is
+    /// left out). `None` when nothing stalled, or when the median tick has fewer than 5
+    /// completions, too few to tell a stall from the gaps between slow requests.
+    pub(crate) fn longest_stall(&self) -> Option<Stall> {
+        let ticks = &self.ticks[..self.ticks.len().saturating_sub(1)];
+        let mut sorted = ticks.to_vec();
+        sorted.sort_unstable();
+        let median = *sorted.get(sorted.len() / 2)?;
+        if median < 5 {
+            return None;
+        }
+        let mut longest: Option<(usize, usize)> = None;
+        let mut run_start = None;
+        for (i, &count) in ticks.iter().chain(std::iter::once(&u32::MAX)).enumerate() {
+            match (count.saturating_mul(10) < median, run_start) {
+                (true, None) => run_start = Some(i),
+                (false, Some(start)) => {
+                    if longest.is_none_or(|(_, len)| i - start > len) {
+                        longest = Some((start, i - start));
+                    }
+                    run_start = None;
+                }
+                _ => {}
+            }
+        }
+        let (start, len) = longest?;
+        let ticks = |n: usize| TICK * u32::try_from(n).unwrap_or(u32::MAX);
+        Some(Stall {
+            at: ticks(start),
+            length: ticks(len),
+            median_per_second: f64::from(median) / TICK.as_secs_f64(),
+        })
     }
 
     /// The per-second timeline.
@@ -327,10 +430,22 @@ impl Recorder {
                 },
                 max_ms: round3(acc.latency_max_us as f64 / 1000.0),
                 success_p50_ms: acc.success_latency.quantile_ms(0.5).map(round3),
+                success_p95_ms: acc.success_latency.quantile_ms(0.95).map(round3),
                 success_p99_ms: acc.success_latency.quantile_ms(0.99).map(round3),
             })
             .collect()
     }
+}
+
+/// A stretch of the run in which the server (nearly) stopped completing requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Stall {
+    /// When it began, since the start of the run.
+    pub(crate) at: Duration,
+    /// How long it lasted.
+    pub(crate) length: Duration,
+    /// The run's median throughput, completions per second, for comparison.
+    pub(crate) median_per_second: f64,
 }
 
 /// Rounds to three decimals (microseconds, when the value is in milliseconds).
@@ -376,6 +491,7 @@ mod tests {
         assert!(close(s.mean, 500.5), "{s:?}");
         assert!(close(s.p50, 500.0), "{s:?}");
         assert!(close(s.p90, 900.0), "{s:?}");
+        assert!(close(s.p95, 950.0), "{s:?}");
         assert!(close(s.p99, 990.0), "{s:?}");
         assert!(close(s.p999, 999.0), "{s:?}");
         assert!(close(s.max, 1000.0), "{s:?}");
@@ -432,6 +548,85 @@ mod tests {
         assert_eq!(left.success.summary(), whole.success.summary());
         assert_eq!(left.rejected.summary(), whole.rejected.summary());
         assert_eq!(left.timeline(), whole.timeline());
+    }
+
+    #[test]
+    fn unfinished_requests_count_as_lower_bounds_but_not_as_requests() {
+        let mut rec = Recorder::new();
+        let ok = ok(200);
+        for _ in 0..8 {
+            rec.record(sample(0, 5, &ok));
+        }
+        rec.record_missed(Duration::from_millis(300));
+        rec.record_aborted(Duration::from_millis(700));
+        let mut merged = Recorder::new();
+        merged.merge(&rec);
+        assert_eq!(
+            (merged.requests(), merged.missed, merged.aborted),
+            (8, 1, 1)
+        );
+        assert_eq!(merged.max_start_lag, Duration::from_millis(300));
+        assert_eq!(merged.latency.len(), 10);
+        assert_eq!(merged.success.len(), 8);
+        let unfinished = merged.unfinished.summary();
+        assert!(close(unfinished.min, 300.0) && close(unfinished.max, 700.0));
+        assert!(close(merged.latency.summary().max, 700.0));
+    }
+
+    #[test]
+    fn a_stall_is_a_stretch_of_ticks_under_a_tenth_of_the_median() {
+        let ok = ok(200);
+        let mut rec = Recorder::new();
+        // 10 completions per 100 ms for 3 s, none from 1.2 s to 2.1 s, 2 in the tick at 2.1 s.
+        for tick in 0..30u64 {
+            let count = match tick {
+                12..=20 => 0,
+                21 => 2,
+                _ => 10,
+            };
+            for i in 0..count {
+                rec.record(sample(tick * 100 + i, 5, &ok));
+            }
+        }
+        let stall = rec.longest_stall().unwrap();
+        assert_eq!(stall.at, Duration::from_millis(1200));
+        assert_eq!(stall.length, Duration::from_millis(900));
+        assert_eq!(stall.median_per_second, 100.0);
+        // A tick with 2 of a median 10 is not a stall (a fifth, not under a tenth).
+        let mut steady = Recorder::new();
+        for tick in 0..30u64 {
+            for i in 0..if tick == 7 { 2 } else { 10 } {
+                steady.record(sample(tick * 100 + i, 5, &ok));
+            }
+        }
+        // ...and 0 in the last tick (cut by the end) does not count either.
+        assert_eq!(steady.longest_stall(), None);
+        // Too few completions to tell.
+        let mut sparse = Recorder::new();
+        for tick in [0u64, 5, 10] {
+            sparse.record(sample(tick * 100, 5, &ok));
+        }
+        assert_eq!(sparse.longest_stall(), None);
+    }
+
+    #[test]
+    fn correction_adds_the_requests_a_steady_client_would_have_sent() {
+        let mut latencies = Latencies::new();
+        for _ in 0..99 {
+            latencies.record(Duration::from_millis(10));
+        }
+        latencies.record(Duration::from_secs(1));
+        assert!(close(latencies.summary().p99, 10.0));
+        // Expected interval 10 ms: the 1 s request stands for 99 more, 990 ms down to 20 ms.
+        let corrected = latencies.corrected(Duration::from_millis(10)).unwrap();
+        assert_eq!(corrected.len(), 199);
+        let s = corrected.summary();
+        assert!(close(s.max, 1000.0) && s.p50.unwrap() <= 20.1, "{s:?}");
+        assert!(s.p99.unwrap() > 950.0, "{s:?}");
+        // A microsecond interval against an hour would be billions of records: refused.
+        let mut huge = Latencies::new();
+        huge.record(Duration::from_secs(3600));
+        assert!(huge.corrected(Duration::from_micros(1)).is_none());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `--fail-if` thresholds: `p99<250ms`, `success_rate>=0.95`, `rps>=100`.
+//! `--fail-if` thresholds: `p99<250ms`, `success_rate>=0.95`, `rps>=100`, `missed<1`.
 //!
 //! ```
 //! use floodgate_load::Threshold;
@@ -35,6 +35,11 @@ enum Metric {
     SuccessRate,
     ErrorRate,
     RejectedRate,
+    /// Open loop only: a closed-loop run has no achieved rate, which fails the check.
+    AchievedRate,
+    LateStarts,
+    Missed,
+    Aborted,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +47,8 @@ enum Class {
     All,
     Success,
     Rejected,
+    /// Closed loop: corrected for coordinated omission; open loop: the same as `All`.
+    Corrected,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +57,7 @@ enum Stat {
     Mean,
     P50,
     P90,
+    P95,
     P99,
     P999,
     Max,
@@ -69,7 +77,8 @@ enum Op {
 pub struct ThresholdError(String);
 
 const METRICS: &str = "rps, success_rps, requests, success_rate, error_rate, rejected_rate, \
-    min, mean, p50, p90, p99, p999, max (also success_p99, rejected_p99 and so on)";
+    achieved_rate, late_starts, missed, aborted, min, mean, p50, p90, p95, p99, p999, max (also \
+    success_p99, rejected_p99, corrected_p99 and so on)";
 
 impl FromStr for Threshold {
     type Err = ThresholdError;
@@ -109,7 +118,13 @@ impl FromStr for Threshold {
                         "{name} needs a ratio from 0 to 1 (or a percentage), like 0.95 or 95%, not {rhs:?}"
                     ))
                 })?,
-            Metric::Rps | Metric::SuccessRps | Metric::Requests => {
+            Metric::Rps
+            | Metric::SuccessRps
+            | Metric::Requests
+            | Metric::AchievedRate
+            | Metric::LateStarts
+            | Metric::Missed
+            | Metric::Aborted => {
                 parse_scaled(rhs).map_err(|err| fail(format!("{name}: {err}")))?
             }
         };
@@ -130,10 +145,15 @@ fn parse_metric(name: &str) -> Option<Metric> {
         "success_rate" => Metric::SuccessRate,
         "error_rate" => Metric::ErrorRate,
         "rejected_rate" => Metric::RejectedRate,
+        "achieved_rate" => Metric::AchievedRate,
+        "late_starts" => Metric::LateStarts,
+        "missed" => Metric::Missed,
+        "aborted" => Metric::Aborted,
         _ => {
             let (class, stat) = match name.split_once('_') {
                 Some(("success", stat)) => (Class::Success, stat),
                 Some(("rejected", stat)) => (Class::Rejected, stat),
+                Some(("corrected", stat)) => (Class::Corrected, stat),
                 Some(_) => return None,
                 None => (Class::All, name),
             };
@@ -142,6 +162,7 @@ fn parse_metric(name: &str) -> Option<Metric> {
                 "mean" => Stat::Mean,
                 "p50" => Stat::P50,
                 "p90" => Stat::P90,
+                "p95" => Stat::P95,
                 "p99" => Stat::P99,
                 "p999" | "p99.9" => Stat::P999,
                 "max" => Stat::Max,
@@ -203,6 +224,7 @@ impl Threshold {
             Stat::Mean => summary.mean,
             Stat::P50 => summary.p50,
             Stat::P90 => summary.p90,
+            Stat::P95 => summary.p95,
             Stat::P99 => summary.p99,
             Stat::P999 => summary.p999,
             Stat::Max => summary.max,
@@ -211,12 +233,23 @@ impl Threshold {
             Metric::Latency(Class::All, s) => stat(&report.latency_ms, s),
             Metric::Latency(Class::Success, s) => stat(&report.success_latency_ms, s),
             Metric::Latency(Class::Rejected, s) => stat(&report.rejected_latency_ms, s),
+            Metric::Latency(Class::Corrected, s) => stat(
+                report
+                    .corrected_latency_ms
+                    .as_ref()
+                    .unwrap_or(&report.latency_ms),
+                s,
+            ),
             Metric::Rps => Some(report.rps),
             Metric::SuccessRps => Some(report.success_rps),
             Metric::Requests => Some(report.requests as f64),
             Metric::SuccessRate => Some(report.success_rate),
             Metric::ErrorRate => Some(report.error_rate),
             Metric::RejectedRate => Some(report.rejected_rate),
+            Metric::AchievedRate => report.achieved_rate,
+            Metric::LateStarts => Some(report.late_starts as f64),
+            Metric::Missed => Some(report.missed as f64),
+            Metric::Aborted => Some(report.aborted as f64),
         }
     }
 
@@ -237,12 +270,17 @@ impl fmt::Display for Threshold {
             Metric::SuccessRate => "success_rate".to_owned(),
             Metric::ErrorRate => "error_rate".to_owned(),
             Metric::RejectedRate => "rejected_rate".to_owned(),
+            Metric::AchievedRate => "achieved_rate".to_owned(),
+            Metric::LateStarts => "late_starts".to_owned(),
+            Metric::Missed => "missed".to_owned(),
+            Metric::Aborted => "aborted".to_owned(),
             Metric::Latency(class, stat) => {
                 let stat = match stat {
                     Stat::Min => "min",
                     Stat::Mean => "mean",
                     Stat::P50 => "p50",
                     Stat::P90 => "p90",
+                    Stat::P95 => "p95",
                     Stat::P99 => "p99",
                     Stat::P999 => "p999",
                     Stat::Max => "max",
@@ -251,6 +289,7 @@ impl fmt::Display for Threshold {
                     Class::All => stat.to_owned(),
                     Class::Success => format!("success_{stat}"),
                     Class::Rejected => format!("rejected_{stat}"),
+                    Class::Corrected => format!("corrected_{stat}"),
                 }
             }
         };
@@ -368,6 +407,36 @@ mod tests {
         let failed = check("p99<1ms");
         assert_eq!(failed.actual, Some(99.007));
         assert_eq!(failed.to_string(), "FAILED p99<1ms (measured 99.007 ms)");
+    }
+
+    #[test]
+    fn open_loop_accounting_and_p95() {
+        let mut report = sample_report();
+        assert_eq!(
+            parse("success_p95<1s").metric,
+            Metric::Latency(Class::Success, Stat::P95)
+        );
+        assert_eq!(parse("p95 < 1s").to_string(), "p95<1s");
+        // p95 of 1..=100 ms responses: 95 ms.
+        assert!(parse("p95<96ms").check(&report).passed);
+        assert!(!parse("p95<94ms").check(&report).passed);
+        // A closed-loop report has no achieved rate: the check cannot pass.
+        let achieved = parse("achieved_rate>=100").check(&report);
+        assert_eq!((achieved.passed, achieved.actual), (false, None));
+        report.achieved_rate = Some(480.0);
+        report.late_starts = 38;
+        report.missed = 700;
+        report.aborted = 50;
+        assert!(parse("achieved_rate>=0.45k").check(&report).passed);
+        assert!(!parse("achieved_rate>=490").check(&report).passed);
+        assert!(parse("late_starts<=38").check(&report).passed);
+        assert!(!parse("late_starts<38").check(&report).passed);
+        let missed = parse("missed<1").check(&report);
+        assert!(!missed.passed);
+        assert_eq!(missed.to_string(), "FAILED missed<1 (measured 700)");
+        assert!(parse("aborted<=50").check(&report).passed);
+        assert!(!parse("aborted<=49").check(&report).passed);
+        assert!(error("missed<lots").contains("not a number"));
     }
 
     #[test]

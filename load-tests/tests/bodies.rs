@@ -3,19 +3,17 @@
 //!
 //! Uploads are small (a few MB) and runs bounded by `-n`, so the whole file takes about a second.
 
-use std::net::{SocketAddr, TcpListener as StdListener};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use floodgate_load::server_thread::ServerThread;
 use floodgate_load::{EngineKind, LoadOpts, load};
 use http_body_util::BodyExt;
-use tokio::sync::oneshot;
 
 /// What the server saw of one request body.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -73,12 +71,10 @@ async fn receive(State(uploads): State<Uploads>, headers: HeaderMap, body: Body)
     StatusCode::OK
 }
 
-/// An axum server on its own thread and runtime; stopped when dropped.
+/// The upload server on its own thread and runtime; stopped when dropped.
 struct Server {
-    addr: SocketAddr,
+    server: ServerThread,
     uploads: Uploads,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -87,52 +83,23 @@ impl Server {
         let router = Router::new()
             .route("/upload", post(receive))
             .with_state(Arc::clone(&uploads));
-        let listener = StdListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
+        let server = ServerThread::start(|listener, shutdown| async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
                 .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-            runtime.shutdown_background();
-        });
-        Self {
-            addr,
-            uploads,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+        })
+        .expect("a server on 127.0.0.1:0");
+        Self { server, uploads }
     }
 
     fn url(&self) -> String {
-        format!("http://{}/upload", self.addr)
+        self.server.url("/upload")
     }
 
     /// The uploads received so far, and forget them.
     fn take_uploads(&self) -> Vec<Upload> {
         std::mem::take(&mut self.uploads.lock().unwrap())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -3,77 +3,33 @@
 //! Every run is bounded (`-n`, or a short `-d`); tolerances on rates are wide, because the
 //! machine is shared and small.
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::TcpListener as StdListener;
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header::RETRY_AFTER};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use floodgate_load::server_thread::ServerThread;
 use floodgate_load::{EngineKind, LoadOpts, Report, load};
-use tokio::sync::oneshot;
 
-/// An axum server on its own thread and runtime; stopped when dropped.
-struct Server {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(router: Router) -> Self {
-        let listener = StdListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-            // Open keep-alive connections would hold a graceful shutdown; drop them.
-            runtime.shutdown_background();
-        });
-        Self {
-            addr,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+/// `router` served on 127.0.0.1:0 by a thread of its own; stopped when dropped.
+fn serve(router: Router) -> ServerThread {
+    ServerThread::start(|listener, shutdown| async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .unwrap();
+    })
+    .expect("a server on 127.0.0.1:0")
 }
 
 /// A server whose `/` waits `delay` and answers 200.
-fn delayed(delay: Duration) -> Server {
-    Server::start(Router::new().route(
+fn delayed(delay: Duration) -> ServerThread {
+    serve(Router::new().route(
         "/",
         get(move || async move {
             tokio::time::sleep(delay).await;
@@ -155,7 +111,7 @@ fn duration_bounds_the_run_and_cancels_what_is_in_flight() {
 #[test]
 fn open_loop_latency_includes_a_stall_that_service_time_hides() {
     let served = Arc::new(AtomicU64::new(0));
-    let server = Server::start(Router::new().route(
+    let server = serve(Router::new().route(
         "/",
         get(move || {
             let served = Arc::clone(&served);
@@ -194,7 +150,7 @@ fn open_loop_latency_includes_a_stall_that_service_time_hides() {
 
 #[test]
 fn retry_after_makes_the_client_back_off() {
-    let server = Server::start(Router::new().route(
+    let server = serve(Router::new().route(
         "/",
         get(|| async {
             let mut response = StatusCode::SERVICE_UNAVAILABLE.into_response();
@@ -218,14 +174,28 @@ fn retry_after_makes_the_client_back_off() {
     assert_eq!(backing_off.rejected(), backing_off.requests);
     assert!(backing_off.rejected_latency_ms.p50.is_some());
 
-    // Open loop: starts inside the back-off window are skipped and counted as deferred.
+    // Open loop, one client: starts inside its back-off window are skipped and counted as
+    // deferred.
     let mut open = opts(&server.url("/"));
     open.rate = Some(100.0);
     open.duration = Some(Duration::from_millis(800));
     open.respect_retry_after = true;
+    open.clients = Some(1);
     let deferred = load(&open).unwrap();
     assert!(deferred.requests <= 5, "{}", deferred.requests);
     assert!(deferred.deferred >= 60, "{}", deferred.deferred);
+    assert_eq!(deferred.requests + deferred.deferred, 80);
+    assert_eq!(deferred.clients, Some(1));
+
+    // Ten clients, each due every 100 ms: each sends its first request, is told to wait a
+    // second, and skips the rest of the run (unless its 503 took over 100 ms to arrive); the
+    // others are not held back by it.
+    open.clients = Some(10);
+    let population = load(&open).unwrap();
+    assert!((10..=20).contains(&population.requests), "{population:#?}");
+    assert_eq!(population.requests + population.deferred, 80);
+    assert_eq!(population.clients, Some(10));
+    open.clients = None;
 
     // Without the flag the same open loop sends everything.
     open.respect_retry_after = false;
@@ -266,7 +236,7 @@ fn errors_are_classified() {
 
 #[test]
 fn method_headers_and_body_reach_the_server() {
-    let server = Server::start(Router::new().route(
+    let server = serve(Router::new().route(
         "/echo",
         axum::routing::post(|headers: axum::http::HeaderMap, body: String| async move {
             let tagged = headers.get("x-test").is_some_and(|v| v == "yes");
@@ -305,7 +275,7 @@ fn floodgate_load(args: &[&str]) -> Output {
 #[test]
 fn binary_writes_consistent_json() {
     let count = Arc::new(AtomicU64::new(0));
-    let server = Server::start(Router::new().route(
+    let server = serve(Router::new().route(
         "/",
         get(move || {
             let count = Arc::clone(&count);
@@ -360,7 +330,7 @@ fn binary_writes_consistent_json() {
     assert_eq!(json["mode"], "closed");
     assert!(json["target_rate"].is_null());
     assert!((json["success_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
-    for stat in ["min", "mean", "p50", "p90", "p99", "p999", "max"] {
+    for stat in ["min", "mean", "p50", "p90", "p95", "p99", "p999", "max"] {
         assert!(json["rejected_latency_ms"][stat].is_number(), "{stat}");
     }
     // With `--json -` the text summary goes to stderr.

@@ -1,34 +1,21 @@
 //! `floodgate-load --report`: a short run against the demo app (which has `/metrics`) writes one
 //! self-contained HTML page with its charts.
 
-use std::net::TcpListener;
 use std::process::Command;
 
 use floodgate_demo::{App, Config};
-use tokio::sync::oneshot;
+use floodgate_load::server_thread::ServerThread;
 
 #[test]
 fn a_short_run_writes_a_self_contained_page() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let app = App::new(&Config::default());
-            floodgate_demo::serve(listener, app, async {
-                let _ = stopped.await;
-            })
+    let server = ServerThread::start(|listener, shutdown| async move {
+        let app = App::new(&Config::default());
+        floodgate_demo::serve(listener, app, shutdown)
             .await
             .unwrap();
-        });
-    });
+    })
+    .unwrap();
+    let addr = server.addr();
 
     let page = std::env::temp_dir().join(format!("floodgate-report-{}.html", std::process::id()));
     let output = Command::new(env!("CARGO_BIN_EXE_floodgate-load"))
@@ -37,8 +24,7 @@ fn a_short_run_writes_a_self_contained_page() {
         .arg(format!("http://{addr}/fast"))
         .output()
         .unwrap();
-    let _ = stop.send(());
-    server.join().unwrap();
+    server.stop();
     assert!(
         output.status.success(),
         "{}",

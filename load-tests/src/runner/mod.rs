@@ -55,6 +55,9 @@ pub(crate) struct Plan {
     pub(crate) length: Length,
     pub(crate) timeout: Duration,
     pub(crate) respect_retry_after: bool,
+    /// Open loop: the simulated client population, start `i` belonging to client `i % clients`;
+    /// `None`: one client per slot (`concurrency`).
+    pub(crate) clients: Option<usize>,
     /// Runtime threads; `None`: one per core (never more than `concurrency`).
     pub(crate) threads: Option<usize>,
 }
@@ -84,7 +87,7 @@ struct ThreadCtx {
     end: Option<Instant>,
     timeout: Duration,
     respect_retry_after: bool,
-    /// Open loop: the client-wide back-off window.
+    /// Open loop: each simulated client's back-off window.
     backoff: Arc<Backoff>,
     /// Closed loop with `-n`: the requests left to send, shared by all threads.
     budget: Option<Arc<Budget>>,
@@ -109,7 +112,9 @@ impl ThreadCtx {
         let outcome = match tokio::time::timeout_at(deadline, worker.send()).await {
             Ok(outcome) => outcome,
             Err(_) if cut_by_end => {
-                self.recorder.borrow_mut().aborted += 1;
+                self.recorder
+                    .borrow_mut()
+                    .record_aborted(deadline.saturating_duration_since(scheduled));
                 return None;
             }
             Err(_) => Err(ErrorKind::Timeout),
@@ -127,36 +132,53 @@ impl ThreadCtx {
         Some(outcome)
     }
 
+    /// Records that the start due at `due` was never sent before the end of the run.
+    fn missed(&self, due: Instant) {
+        let end = self.end.expect("only a run with an end misses starts");
+        self.recorder
+            .borrow_mut()
+            .record_missed(end.saturating_duration_since(due));
+    }
+
     fn is_over(&self, now: Instant) -> bool {
         self.end.is_some_and(|end| now >= end)
     }
 }
 
-/// The back-off window of `--respect-retry-after` in open loop, shared by all threads.
+/// The back-off windows of `--respect-retry-after` in open loop, one per simulated client,
+/// shared by all threads: a `Retry-After` pauses only the client that got it.
 #[derive(Debug)]
 struct Backoff {
     t0: Instant,
-    /// Microseconds after `t0` until which starts are skipped.
-    until_us: AtomicU64,
+    /// Per client, microseconds after `t0` until which its starts are skipped.
+    until_us: Box<[AtomicU64]>,
 }
 
 impl Backoff {
-    fn new(t0: Instant) -> Self {
+    fn new(t0: Instant, clients: usize) -> Self {
         Self {
             t0,
-            until_us: AtomicU64::new(0),
+            until_us: (0..clients.max(1)).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
-    fn extend_to(&self, until: Instant) {
+    /// The client that start `index` of the schedule belongs to.
+    fn client(&self, index: u64) -> &AtomicU64 {
+        let clients = self.until_us.len() as u64;
+        &self.until_us[usize::try_from(index % clients).expect("fewer clients than usize::MAX")]
+    }
+
+    /// Pauses the client of start `index` until `until` (never shortens a pause).
+    fn extend_to(&self, index: u64, until: Instant) {
         let us = (until - self.t0).as_micros();
-        self.until_us
+        self.client(index)
             .fetch_max(u64::try_from(us).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
-    fn covers(&self, at: Instant) -> bool {
+    /// Whether start `index`, due `at`, falls in its client's pause.
+    fn covers(&self, index: u64, at: Instant) -> bool {
         let us = u64::try_from((at - self.t0).as_micros()).unwrap_or(u64::MAX);
-        us < self.until_us.load(Ordering::Relaxed)
+        us < self.client(index).load(Ordering::Relaxed)
     }
 }
 
@@ -180,7 +202,7 @@ pub(crate) fn run<E: Engine>(
     progress: &Progress,
 ) -> Result<RunStats, EngineError> {
     let threads = plan.threads();
-    let start_line = StartLine::new(threads);
+    let start_line = StartLine::new(threads, plan.clients.unwrap_or(plan.concurrency));
     let budget = match (plan.mode, plan.length) {
         (Mode::Closed, Length::Requests(total)) => Some(Arc::new(Budget {
             total,
@@ -234,13 +256,16 @@ pub(crate) fn run<E: Engine>(
 struct StartLine {
     barrier: Barrier,
     start: OnceLock<(Instant, Arc<Backoff>)>,
+    /// The open loop's client population.
+    clients: usize,
 }
 
 impl StartLine {
-    fn new(threads: usize) -> Self {
+    fn new(threads: usize, clients: usize) -> Self {
         Self {
             barrier: Barrier::new(threads + 1),
             start: OnceLock::new(),
+            clients,
         }
     }
 
@@ -248,7 +273,7 @@ impl StartLine {
     fn go(&self) -> Instant {
         let t0 = Instant::now();
         self.start
-            .set((t0, Arc::new(Backoff::new(t0))))
+            .set((t0, Arc::new(Backoff::new(t0, self.clients))))
             .expect("one start per run");
         self.barrier.wait();
         t0
@@ -357,6 +382,7 @@ mod tests {
             length: Length::Requests(1),
             timeout: Duration::from_secs(1),
             respect_retry_after: false,
+            clients: None,
             threads,
         };
         assert_eq!(plan(1, None).threads(), 1);
@@ -367,12 +393,25 @@ mod tests {
     #[test]
     fn backoff_window() {
         let t0 = Instant::now();
-        let backoff = Backoff::new(t0);
-        assert!(!backoff.covers(t0));
-        backoff.extend_to(t0 + Duration::from_secs(1));
-        backoff.extend_to(t0 + Duration::from_millis(10)); // never shrinks
-        assert!(backoff.covers(t0 + Duration::from_millis(999)));
-        assert!(!backoff.covers(t0 + Duration::from_secs(1)));
+        let backoff = Backoff::new(t0, 1);
+        assert!(!backoff.covers(0, t0));
+        backoff.extend_to(0, t0 + Duration::from_secs(1));
+        backoff.extend_to(0, t0 + Duration::from_millis(10)); // never shrinks
+        assert!(backoff.covers(0, t0 + Duration::from_millis(999)));
+        assert!(backoff.covers(7, t0 + Duration::from_millis(999)));
+        assert!(!backoff.covers(0, t0 + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn backoff_pauses_only_the_client_that_was_told() {
+        let t0 = Instant::now();
+        let backoff = Backoff::new(t0, 3);
+        // Start 4 belongs to client 1, like starts 1, 7, 10...
+        backoff.extend_to(4, t0 + Duration::from_secs(1));
+        let later = t0 + Duration::from_millis(500);
+        let paused: Vec<u64> = (0..9).filter(|&i| backoff.covers(i, later)).collect();
+        assert_eq!(paused, [1, 4, 7]);
+        assert_eq!(Backoff::new(t0, 0).until_us.len(), 1);
     }
 
     #[test]

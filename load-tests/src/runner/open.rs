@@ -25,27 +25,39 @@ pub(super) async fn run<E: Engine>(
     let idle: Rc<RefCell<Vec<E::Worker>>> =
         Rc::new(RefCell::new((0..slots).map(|_| engine.worker()).collect()));
 
-    while let Some(next) = schedule.peek() {
+    'schedule: while let Some(next) = schedule.peek() {
         if next > Instant::now() {
             tokio::time::sleep_until(next).await;
         }
         // Release every start that is due now: at high rates one timer tick covers several.
-        while let Some(due) = schedule.pop_due(Instant::now()) {
-            if ctx.respect_retry_after && ctx.backoff.covers(due) {
+        while let Some((index, due)) = schedule.pop_indexed(Instant::now()) {
+            if ctx.respect_retry_after && ctx.backoff.covers(index, due) {
                 ctx.recorder.borrow_mut().deferred += 1;
                 continue;
             }
             let permit = match Arc::clone(&permits).try_acquire_owned() {
                 Ok(permit) => permit,
-                // All slots busy (-c): this start, and the ones behind it, will be late.
-                Err(_) => Arc::clone(&permits)
-                    .acquire_owned()
-                    .await
-                    .expect("the semaphore is never closed"),
+                // All slots busy (-c): this start, and the ones behind it, will be late; if no
+                // slot frees up before the end of the run, they are missed.
+                Err(_) => {
+                    let slot = Arc::clone(&permits).acquire_owned();
+                    let slot = match ctx.end {
+                        Some(end) => tokio::time::timeout_at(end, slot).await.ok(),
+                        None => Some(slot.await),
+                    };
+                    match slot {
+                        Some(permit) => permit.expect("the semaphore is never closed"),
+                        None => {
+                            ctx.missed(due);
+                            break 'schedule;
+                        }
+                    }
+                }
             };
             let started = Instant::now();
             if ctx.is_over(started) {
-                break;
+                ctx.missed(due);
+                break 'schedule;
             }
             let lag = started - due;
             ctx.recorder
@@ -61,7 +73,7 @@ pub(super) async fn run<E: Engine>(
                 if ctx.respect_retry_after {
                     if let Some(Ok(response)) = outcome {
                         if let Some(delay) = response.retry_after {
-                            ctx.backoff.extend_to(Instant::now() + delay);
+                            ctx.backoff.extend_to(index, Instant::now() + delay);
                         }
                     }
                 }
@@ -71,6 +83,17 @@ pub(super) async fn run<E: Engine>(
         }
         if ctx.is_over(Instant::now()) {
             break;
+        }
+    }
+    // Every start still due before the end was never sent: each is accounted for, as deferred
+    // (inside a back-off window) or missed.
+    if let Some(end) = ctx.end {
+        while let Some((index, due)) = schedule.pop_indexed(end) {
+            if ctx.respect_retry_after && ctx.backoff.covers(index, due) {
+                ctx.recorder.borrow_mut().deferred += 1;
+            } else {
+                ctx.missed(due);
+            }
         }
     }
     // Wait for the requests in flight (each ends by the run's end or its timeout).

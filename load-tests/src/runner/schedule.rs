@@ -58,10 +58,17 @@ impl Schedule {
 
     /// Takes the next start if it is due at `now`; call until `None` to release a whole batch
     /// (the timer is coarser than the interval at high rates).
+    #[cfg(test)]
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Instant> {
+        self.pop_indexed(now).map(|(_, due)| due)
+    }
+
+    /// [`Schedule::pop_due`] with the start's index in the whole run's schedule.
+    pub(crate) fn pop_indexed(&mut self, now: Instant) -> Option<(u64, Instant)> {
         let due = self.peek().filter(|&due| due <= now)?;
+        let index = self.next;
         self.next += self.stride;
-        Some(due)
+        Some((index, due))
     }
 }
 
@@ -94,6 +101,17 @@ mod tests {
         assert_eq!(batch[4], t0 + Duration::from_micros(900));
         assert_eq!(s.peek(), Some(t0 + Duration::from_micros(1100)));
         assert_eq!(s.pop_due(t0 + ms(1)), None);
+    }
+
+    #[test]
+    fn indexes_are_the_whole_runs() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(t0, 1000.0, 1, 3, None, None);
+        let later = t0 + ms(10);
+        let indexes: Vec<u64> = std::iter::from_fn(|| s.pop_indexed(later))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(indexes, [1, 4, 7, 10]);
     }
 
     #[test]

@@ -8,14 +8,17 @@
 //! delay = "50ms"
 //! max_concurrency = 8
 //! max_wait = "100ms"
+//! queue = "fifo"           # the gate's queue: fifo, lifo or codel
+//! limit_algorithm = "fixed"  # or aimd, gradient2, vegas (max_concurrency is the ceiling)
 //!
 //! [[variant]]              # one server per variant, run one after the other
 //! limiter = "gate"
 //!
 //! [[variant]]
-//! name = "gate, 50 ms wait"
+//! name = "gate, CoDel queue"
 //! limiter = "gate"
-//! server = { max_wait = "50ms" }   # overrides for this variant only
+//! server = { queue = "codel" }     # overrides for this variant only
+//! phases = ["4x"]          # only these phases of the load (default: all of them)
 //!
 //! [load]
 //! path = "/slow"
@@ -32,7 +35,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::ValueEnum;
-use floodgate_demo::{Config, Limiter};
+use floodgate_demo::{AdaptiveConfig, Algorithm, Config, Limiter};
 use serde::{Deserialize, Deserializer};
 
 /// Open-loop client cap: high enough that the client never holds the load back.
@@ -56,6 +59,19 @@ pub struct Variant {
     pub name: String,
     /// The demo app's settings for this variant (shared settings plus overrides).
     pub server: ServerSettings,
+    /// The names of the load phases this variant runs, in the load's order; `None`: all.
+    pub phases: Option<Vec<String>>,
+}
+
+impl Variant {
+    /// The phases of `load` this variant runs.
+    pub fn phases_of<'a>(&'a self, load: &'a Load) -> impl Iterator<Item = &'a Phase> + 'a {
+        load.phases.iter().filter(move |phase| {
+            self.phases
+                .as_ref()
+                .is_none_or(|names| names.contains(&phase.name))
+        })
+    }
 }
 
 /// The subset of the demo app's [`Config`] a scenario sets; the rest keeps its default.
@@ -75,6 +91,8 @@ pub struct ServerSettings {
     pub max_queue: usize,
     /// `Retry-After` on rejections.
     pub retry_after: Duration,
+    /// The gate's limit algorithm and queue discipline (`limit_algorithm`, `queue`).
+    pub adaptive: AdaptiveConfig,
 }
 
 impl ServerSettings {
@@ -93,6 +111,7 @@ impl ServerSettings {
             max_wait: self.max_wait,
             max_queue: self.max_queue,
             retry_after: self.retry_after,
+            adaptive: self.adaptive,
             shutdown_grace: Duration::from_millis(100),
             ..Config::default()
         }
@@ -191,7 +210,7 @@ struct File {
     load: LoadFile,
 }
 
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ServerFile {
     backend_capacity: Option<usize>,
@@ -203,6 +222,8 @@ struct ServerFile {
     max_queue: Option<usize>,
     #[serde(default, deserialize_with = "duration")]
     retry_after: Option<Duration>,
+    queue: Option<String>,
+    limit_algorithm: Option<String>,
 }
 
 impl ServerFile {
@@ -215,11 +236,27 @@ impl ServerFile {
             max_wait: over.max_wait.or(self.max_wait),
             max_queue: over.max_queue.or(self.max_queue),
             retry_after: over.retry_after.or(self.retry_after),
+            queue: over.queue.or(self.queue),
+            limit_algorithm: over.limit_algorithm.or(self.limit_algorithm),
         }
     }
 
     fn settings(self, limiter: Limiter) -> Result<ServerSettings, String> {
         let defaults = Config::default();
+        let queue = match &self.queue {
+            Some(name) => name
+                .parse()
+                .map_err(|_| format!("server.queue {name:?} is not one of fifo, lifo, codel"))?,
+            None => defaults.adaptive.queue,
+        };
+        let limit_algorithm = match &self.limit_algorithm {
+            Some(name) => Algorithm::from_str(name, true).map_err(|_| {
+                format!(
+                    "server.limit_algorithm {name:?} is not one of fixed, aimd, gradient2, vegas"
+                )
+            })?,
+            None => defaults.adaptive.limit_algorithm,
+        };
         let settings = ServerSettings {
             limiter,
             backend_capacity: self.backend_capacity.unwrap_or(defaults.backend_capacity),
@@ -228,6 +265,11 @@ impl ServerFile {
             max_wait: self.max_wait.unwrap_or(defaults.max_wait),
             max_queue: self.max_queue.unwrap_or(defaults.max_queue),
             retry_after: self.retry_after.unwrap_or(defaults.retry_after),
+            adaptive: AdaptiveConfig {
+                queue,
+                limit_algorithm,
+                ..defaults.adaptive
+            },
         };
         for (key, value) in [
             ("backend_capacity", settings.backend_capacity),
@@ -251,6 +293,7 @@ struct VariantFile {
     limiter: String,
     #[serde(default)]
     server: ServerFile,
+    phases: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -284,22 +327,6 @@ impl File {
         if self.variants.is_empty() {
             return Err("at least one [[variant]] is required".to_owned());
         }
-        let variants = self
-            .variants
-            .into_iter()
-            .map(|v| {
-                let limiter = Limiter::from_str(&v.limiter, true).map_err(|_| {
-                    format!(
-                        "variant.limiter {:?} is not one of gate, none, tower-limit, tower-shed",
-                        v.limiter
-                    )
-                })?;
-                Ok(Variant {
-                    name: v.name.unwrap_or_else(|| limiter.to_string()),
-                    server: self.server.overridden_by(v.server).settings(limiter)?,
-                })
-            })
-            .collect::<Result<Vec<_>, String>>()?;
         if !self.load.path.starts_with('/') {
             return Err(format!(
                 "load.path {:?} must start with '/'",
@@ -315,6 +342,40 @@ impl File {
             .into_iter()
             .enumerate()
             .map(|(i, p)| p.check(i))
+            .collect::<Result<Vec<_>, String>>()?;
+        let variants = self
+            .variants
+            .into_iter()
+            .map(|v| {
+                let limiter = Limiter::from_str(&v.limiter, true).map_err(|_| {
+                    format!(
+                        "variant.limiter {:?} is not one of gate, none, tower-limit, tower-shed",
+                        v.limiter
+                    )
+                })?;
+                let name = v.name.unwrap_or_else(|| limiter.to_string());
+                if let Some(names) = &v.phases {
+                    if names.is_empty() {
+                        return Err(format!("variant {name:?}: phases = [] runs nothing"));
+                    }
+                    if let Some(unknown) =
+                        names.iter().find(|&n| !phases.iter().any(|p| &p.name == n))
+                    {
+                        return Err(format!(
+                            "variant {name:?}: no [[load.phase]] is named {unknown:?}"
+                        ));
+                    }
+                }
+                Ok(Variant {
+                    server: self
+                        .server
+                        .clone()
+                        .overridden_by(v.server)
+                        .settings(limiter)?,
+                    name,
+                    phases: v.phases,
+                })
+            })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Scenario {
             description: self.description,
@@ -440,6 +501,48 @@ mod tests {
         assert_eq!(phases[0].shape.rate(160.0), Some(640.0));
         assert_eq!(phases[1].shape, Shape::Concurrency(16));
         assert_eq!(phases[1].duration, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn queue_limit_algorithm_and_phases_per_variant() {
+        let text = GOOD
+            .replace(
+                "max_concurrency = 8\n",
+                "max_concurrency = 8\nlimit_algorithm = \"gradient2\"\n",
+            )
+            .replace(
+                "server = { max_concurrency = 4 }",
+                "server = { max_concurrency = 4, queue = \"codel\", limit_algorithm = \"vegas\" }\n\
+                 phases = [\"closed\"]",
+            );
+        let scenario = Scenario::parse(&text).unwrap();
+        let (all, one) = (&scenario.variants[0], &scenario.variants[1]);
+        assert_eq!(all.server.adaptive.limit_algorithm, Algorithm::Gradient2);
+        assert_eq!(all.server.adaptive.queue.as_str(), "fifo");
+        assert_eq!(one.server.adaptive.limit_algorithm, Algorithm::Vegas);
+        assert_eq!(one.server.adaptive.queue.as_str(), "codel");
+        assert_eq!(one.server.config().adaptive, one.server.adaptive);
+        let names = |v: &Variant| -> Vec<String> {
+            v.phases_of(&scenario.load)
+                .map(|p| p.name.clone())
+                .collect()
+        };
+        assert_eq!(names(all), ["phase 1", "closed"]);
+        assert_eq!(names(one), ["closed"]);
+
+        refused(
+            &text.replace("\"codel\"", "\"red\""),
+            "server.queue \"red\"",
+        );
+        refused(
+            &text.replace("\"vegas\"", "\"bbr\""),
+            "limit_algorithm \"bbr\"",
+        );
+        refused(
+            &text.replace("[\"closed\"]", "[\"open\"]"),
+            "named \"open\"",
+        );
+        refused(&text.replace("[\"closed\"]", "[]"), "runs nothing");
     }
 
     #[track_caller]

@@ -10,7 +10,7 @@
 
 mod file;
 mod server;
-mod table;
+pub(crate) mod table;
 
 use std::fs;
 use std::io::{self, Write};
@@ -65,32 +65,35 @@ pub struct ScenarioOpts {
 /// What one phase of one variant measured.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct PhaseResult {
-    phase: String,
+    pub(crate) phase: String,
     /// Requests per second offered in open loop; `None` in closed loop.
-    offered_rps: Option<f64>,
+    pub(crate) offered_rps: Option<f64>,
     /// `VmRSS` of the process when the phase ended, in bytes.
-    rss_after: Option<u64>,
-    report: Report,
+    pub(crate) rss_after: Option<u64>,
+    pub(crate) report: Report,
 }
 
 /// What one variant measured.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct VariantResult {
-    variant: String,
-    limiter: &'static str,
+    pub(crate) variant: String,
+    pub(crate) limiter: &'static str,
+    /// The gate's queue discipline (`fifo`, `lifo`, `codel`) and limit algorithm.
+    pub(crate) queue: String,
+    pub(crate) limit_algorithm: &'static str,
     /// The backend's capacity on `/slow`; `None` when the load goes elsewhere.
-    capacity_rps: Option<f64>,
-    phases: Vec<PhaseResult>,
+    pub(crate) capacity_rps: Option<f64>,
+    pub(crate) phases: Vec<PhaseResult>,
     /// `VmRSS` before the server started and after it stopped, in bytes.
-    rss_before: Option<u64>,
-    rss_after: Option<u64>,
+    pub(crate) rss_before: Option<u64>,
+    pub(crate) rss_after: Option<u64>,
     /// `VmHWM` after the variant: the peak of the whole process so far.
-    peak_rss: Option<u64>,
+    pub(crate) peak_rss: Option<u64>,
     /// The gate's in-flight and queued count after the load stopped (and a short drain).
-    in_flight_after: Option<usize>,
-    queued_after: Option<usize>,
+    pub(crate) in_flight_after: Option<usize>,
+    pub(crate) queued_after: Option<usize>,
     #[serde(skip)]
-    run: Run,
+    pub(crate) run: Run,
 }
 
 /// Runs the scenario in `opts.file` and writes what it asks for.
@@ -163,7 +166,7 @@ fn run_variant(
     let mut phases = Vec::with_capacity(load.phases.len());
     let mut timeline = Vec::new();
     let mut failure = None;
-    for phase in &load.phases {
+    for phase in variant.phases_of(load) {
         let _ = writeln!(
             narration,
             "  {}: {} for {}",
@@ -198,6 +201,8 @@ fn run_variant(
     Ok(VariantResult {
         variant: variant.name.clone(),
         limiter: variant.server.limiter.as_str(),
+        queue: variant.server.adaptive.queue.as_str().to_owned(),
+        limit_algorithm: variant.server.adaptive.limit_algorithm.as_str(),
         capacity_rps: load.path.starts_with("/slow").then_some(capacity),
         phases,
         rss_before,
@@ -242,6 +247,7 @@ fn run_phase(
         length: Length::Duration(phase.duration),
         timeout,
         respect_retry_after: false,
+        clients: None,
         threads: None,
     };
     let progress = Progress::new(progress, plan.length);
@@ -252,6 +258,7 @@ fn run_phase(
             engine: "hyper",
             mode: plan.mode,
             concurrency: plan.concurrency,
+            clients: plan.clients,
         },
         &stats,
     ))
@@ -290,12 +297,12 @@ fn describe(shape: Shape, capacity: f64) -> String {
 }
 
 /// `640/s`.
-fn per_second(value: f64) -> String {
+pub(crate) fn per_second(value: f64) -> String {
     format!("{}/s", thousands(value.round() as u64))
 }
 
 /// `51.2 ms`, `1.99 s`, `-`.
-fn latency(value: Option<f64>) -> String {
+pub(crate) fn latency(value: Option<f64>) -> String {
     match value {
         Some(v) if v >= 1000.0 => format!("{:.2} s", v / 1000.0),
         Some(v) => format!("{} ms", ms(v)),
@@ -303,48 +310,101 @@ fn latency(value: Option<f64>) -> String {
     }
 }
 
-/// The results table: a row per variant and phase.
-fn results_table(results: &[VariantResult]) -> Table {
-    let header = [
-        "variant",
-        "phase",
-        "offered",
-        "goodput",
-        "goodput/capacity",
-        "503/429",
-        "errors",
-        "success p50",
-        "success p99",
-        "success max",
-        "RSS after",
-    ];
-    let mut rows = Vec::new();
-    for result in results {
-        for phase in &result.phases {
-            let r = &phase.report;
-            let offered = match phase.offered_rps {
-                Some(rate) => per_second(rate),
-                None => format!("{} workers", r.concurrency),
-            };
-            rows.push(vec![
-                result.variant.clone(),
-                phase.phase.clone(),
-                offered,
-                per_second(r.success_rps),
-                result
-                    .capacity_rps
-                    .map_or_else(|| "-".to_owned(), |c| format!("{:.2}", r.success_rps / c)),
-                thousands(r.rejected()),
-                thousands(r.errors.total()),
-                latency(r.success_latency_ms.p50),
-                latency(r.success_latency_ms.p99),
-                latency(r.success_latency_ms.max),
-                rss::mib(phase.rss_after),
-            ]);
+/// A column of the results table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Column {
+    Variant,
+    Phase,
+    Offered,
+    Goodput,
+    GoodputPerCapacity,
+    Rejected,
+    Errors,
+    Timeouts,
+    SuccessP50,
+    SuccessP95,
+    SuccessP99,
+    SuccessMax,
+    /// The median latency of 503 and 429 answers: how soon the excess hears "no".
+    RejectedP50,
+    RssAfter,
+}
+
+impl Column {
+    fn header(self) -> &'static str {
+        match self {
+            Column::Variant => "variant",
+            Column::Phase => "phase",
+            Column::Offered => "offered",
+            Column::Goodput => "goodput",
+            Column::GoodputPerCapacity => "goodput/capacity",
+            Column::Rejected => "503/429",
+            Column::Errors => "errors",
+            Column::Timeouts => "timeouts",
+            Column::SuccessP50 => "success p50",
+            Column::SuccessP95 => "success p95",
+            Column::SuccessP99 => "success p99",
+            Column::SuccessMax => "success max",
+            Column::RejectedP50 => "503/429 p50",
+            Column::RssAfter => "RSS after",
         }
     }
+
+    fn cell(self, result: &VariantResult, phase: &PhaseResult) -> String {
+        let r = &phase.report;
+        match self {
+            Column::Variant => result.variant.clone(),
+            Column::Phase => phase.phase.clone(),
+            Column::Offered => match phase.offered_rps {
+                Some(rate) => per_second(rate),
+                None => format!("{} workers", r.concurrency),
+            },
+            Column::Goodput => per_second(r.success_rps),
+            Column::GoodputPerCapacity => result
+                .capacity_rps
+                .map_or_else(|| "-".to_owned(), |c| format!("{:.2}", r.success_rps / c)),
+            Column::Rejected => thousands(r.rejected()),
+            Column::Errors => thousands(r.errors.total()),
+            Column::Timeouts => thousands(r.errors.timeout),
+            Column::SuccessP50 => latency(r.success_latency_ms.p50),
+            Column::SuccessP95 => latency(r.success_latency_ms.p95),
+            Column::SuccessP99 => latency(r.success_latency_ms.p99),
+            Column::SuccessMax => latency(r.success_latency_ms.max),
+            Column::RejectedP50 => latency(r.rejected_latency_ms.p50),
+            Column::RssAfter => rss::mib(phase.rss_after),
+        }
+    }
+}
+
+/// The columns of `floodgate-load scenario`'s results table.
+pub(crate) const SCENARIO_COLUMNS: &[Column] = &[
+    Column::Variant,
+    Column::Phase,
+    Column::Offered,
+    Column::Goodput,
+    Column::GoodputPerCapacity,
+    Column::Rejected,
+    Column::Errors,
+    Column::SuccessP50,
+    Column::SuccessP95,
+    Column::SuccessP99,
+    Column::SuccessMax,
+    Column::RssAfter,
+];
+
+/// The results table: a row per variant and phase, with `columns`.
+pub(crate) fn results_table(results: &[VariantResult], columns: &[Column]) -> Table {
+    let rows = results
+        .iter()
+        .flat_map(|result| {
+            result
+                .phases
+                .iter()
+                .map(|phase| columns.iter().map(|c| c.cell(result, phase)).collect())
+        })
+        .collect();
     Table {
-        header: header.map(str::to_owned).to_vec(),
+        header: columns.iter().map(|c| c.header().to_owned()).collect(),
         rows,
     }
 }
@@ -419,7 +479,7 @@ fn markdown(scenario: &Scenario, results: &[VariantResult]) -> String {
         out.push_str(&scenario.description);
         out.push_str("\n\n");
     }
-    out.push_str(&results_table(results).markdown());
+    out.push_str(&results_table(results, SCENARIO_COLUMNS).markdown());
     out.push('\n');
     out.push_str(&memory_table(results).markdown());
     out.push('\n');
@@ -433,7 +493,7 @@ fn report_page(title: &str, scenario: &Scenario, results: &[VariantResult]) -> S
     let intro = format!(
         "<p>{}</p>\n{}\n{}\n<p>{}</p>",
         crate::chart::escape(&scenario.description),
-        results_table(results).html(),
+        results_table(results, SCENARIO_COLUMNS).html(),
         memory_table(results).html(),
         crate::chart::escape(&notes(results))
     );

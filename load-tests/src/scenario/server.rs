@@ -1,21 +1,20 @@
-//! One variant's demo app, served in-process on an ephemeral loopback port by its own runtime.
+//! One variant's demo app, served in-process on an ephemeral loopback port by a
+//! [`ServerThread`].
 
-use std::net::{SocketAddr, TcpListener as StdListener};
-use std::thread::JoinHandle;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use floodgate_demo::{App, Config};
-use tokio::sync::oneshot;
 
 use crate::Error;
+use crate::server_thread::ServerThread;
 
 /// A running demo app; [`VariantServer::stop`] shuts it down and joins its thread.
 #[derive(Debug)]
 pub(crate) struct VariantServer {
     pub(crate) addr: SocketAddr,
     app: App,
-    stop: oneshot::Sender<()>,
-    thread: JoinHandle<()>,
+    server: ServerThread,
 }
 
 /// The gate's queue after the load: what was still in flight and queued.
@@ -26,40 +25,18 @@ pub(crate) struct Leftover {
 }
 
 impl VariantServer {
-    /// Builds the app for `config` and serves it on `127.0.0.1:0` (two runtime threads).
+    /// Builds the app for `config` and serves it on `127.0.0.1:0`.
     pub(crate) fn start(config: &Config) -> Result<Self, Error> {
-        let listener = StdListener::bind("127.0.0.1:0")
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .map_err(|err| Error::Demo(format!("cannot listen on 127.0.0.1: {err}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|err| Error::Demo(format!("no local address: {err}")))?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|err| Error::Demo(format!("cannot start a runtime: {err}")))?;
         let app = App::new(config);
         let served = app.clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                    return;
-                };
-                let _ = floodgate_demo::serve(listener, served, async {
-                    let _ = stopped.await;
-                })
-                .await;
-            });
-            // Requests an ungated backend still holds are of no interest any more.
-            runtime.shutdown_background();
-        });
+        let server = ServerThread::start(move |listener, shutdown| async move {
+            let _ = floodgate_demo::serve(listener, served, shutdown).await;
+        })
+        .map_err(|err| Error::Demo(format!("cannot serve on 127.0.0.1: {err}")))?;
         Ok(Self {
-            addr,
+            addr: server.addr(),
             app,
-            stop,
-            thread,
+            server,
         })
     }
 
@@ -81,8 +58,8 @@ impl VariantServer {
         }
     }
 
+    /// Stops the server and joins its thread.
     pub(crate) fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.thread.join();
+        self.server.stop();
     }
 }

@@ -30,6 +30,34 @@ impl Table {
         out
     }
 
+    /// Plain text with aligned columns (two spaces apart), for a terminal; the first `left`
+    /// columns are left-aligned, the others right-aligned.
+    pub(crate) fn text(&self, left: usize) -> String {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for cells in std::iter::once(&self.header).chain(&self.rows) {
+            let line: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(i, (cell, &width))| {
+                    if i < left {
+                        format!("{cell:<width$}")
+                    } else {
+                        format!("{cell:>width$}")
+                    }
+                })
+                .collect();
+            let _ = writeln!(out, "{}", line.join("  ").trim_end());
+        }
+        out
+    }
+
     /// An HTML `<table>`.
     pub(crate) fn html(&self) -> String {
         let mut out = String::from("<table>\n<tr>");
@@ -64,5 +92,7 @@ mod tests {
             "| variant | goodput |\n|---|---:|\n| a\\|b | <1 |\n"
         );
         assert!(table.html().contains("<td>&lt;1</td>"));
+        assert_eq!(table.text(1), "variant  goodput\na|b           <1\n");
+        assert_eq!(table.text(2), "variant  goodput\na|b      <1\n");
     }
 }
