@@ -11,6 +11,7 @@
 //! | [`gate`] | [`GateLayer`]: at most `limit` requests in flight, a bounded wait for the rest, with a queue discipline ([`Queue`]) | `503` + `Retry-After` |
 //! | [`limit`] | adaptive limits for the gate: AIMD, Gradient2, Vegas | |
 //! | `rate_limit` (feature `rate-limit`, on by default) | `RateLimitLayer`: a token bucket (GCRA), global or per key | `429` + `Retry-After` + `RateLimit` fields |
+//! | [`connection`] | at most `max` open connections (the excess waits in the kernel's backlog), and an idle timeout | connections closed |
 //! | [`metrics`] | the metric names, their meanings, and a Prometheus text encoder | |
 //!
 //! ```
@@ -50,6 +51,7 @@
     rust_2018_idioms
 )]
 
+pub mod connection;
 pub mod gate;
 pub mod limit;
 pub mod metrics;

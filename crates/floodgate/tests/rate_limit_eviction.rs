@@ -32,8 +32,9 @@ async fn a_million_distinct_keys_are_evicted_after_the_interval() {
     // Every request brings a new key, like a client spraying addresses.
     let next = Arc::new(AtomicU64::new(0));
     let key = move |_: &RequestHead<'_>| Some(next.fetch_add(1, Ordering::Relaxed));
-    let layer =
-        RateLimitLayer::keyed(Quota::per_second(1).burst(1), key).eviction_interval(INTERVAL);
+    let layer = RateLimitLayer::keyed(Quota::per_second(1).burst(1), key)
+        .eviction_interval(INTERVAL)
+        .max_keys(1_000_000);
     let limiter = layer.limiter();
     let service = layer.layer(service_fn(|_: Request<()>| async {
         Ok::<_, Infallible>(Response::new(()))
@@ -126,4 +127,61 @@ fn without_a_runtime_eviction_is_manual() {
     std::thread::sleep(Duration::from_millis(10));
     limiter.evict_idle();
     assert_eq!(limiter.snapshot().keys, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flood_of_new_keys_is_bounded_and_gains_nothing() {
+    use floodgate::rate_limit::HeaderKey;
+
+    let layer = RateLimitLayer::keyed(
+        Quota::per_minute(1).burst(1),
+        HeaderKey::from_static("x-api-key"),
+    )
+    .max_keys(100);
+    let limiter = layer.limiter();
+    let service = layer.layer(service_fn(|_: Request<()>| async {
+        Ok::<_, Infallible>(Response::new(()))
+    }));
+    // Large heads, as in the probe: 8 KB of other headers beside each new key.
+    let padding = "p".repeat(8 * 1024);
+    let request = |key: &str| {
+        Request::get("/")
+            .header("x-api-key", key)
+            .header("x-padding", padding.as_str())
+            .body(())
+            .unwrap()
+    };
+    let mut admitted = 0;
+    for n in 0..2_000 {
+        let response = service
+            .clone()
+            .oneshot(request(&format!("key-{n}")))
+            .await
+            .unwrap();
+        admitted += usize::from(response.status() == StatusCode::OK);
+    }
+    let snapshot = limiter.snapshot();
+    assert_eq!(
+        snapshot.keys, 100,
+        "the store holds at most max_keys buckets"
+    );
+    assert_eq!(snapshot.keys_full, 1_900);
+    // 100 keys with a bucket of their own, then the flood shares one bucket (burst 1).
+    assert_eq!(admitted, 101);
+
+    // A key that has a bucket keeps it: its next request is judged by its own bucket.
+    let known = service.clone().oneshot(request("key-7")).await.unwrap();
+    assert_eq!(known.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        limiter.snapshot().keys_full,
+        1_900,
+        "a known key is not a new one"
+    );
+
+    // Once the buckets are idle (full again for one emission interval: two minutes here), the
+    // next new key triggers an eviction and gets a bucket.
+    tokio::time::advance(Duration::from_secs(121)).await;
+    let fresh = service.oneshot(request("after-the-flood")).await.unwrap();
+    assert_eq!(fresh.status(), StatusCode::OK);
+    assert_eq!(limiter.snapshot().keys_full, 1_900);
 }

@@ -143,6 +143,24 @@ impl<E: KeyExtractor, R> RateLimitLayer<E, R> {
         self.configure(|settings| settings.eviction_interval = interval)
     }
 
+    /// How many keys may have a bucket at once (default 100,000). Buckets of idle keys are
+    /// evicted; while the store is still full of active keys, a request with a new key is
+    /// treated as a request without a key (the [`on_missing_key`](RateLimitLayer::on_missing_key)
+    /// policy: by default the one shared bucket), counted in
+    /// [`Snapshot::keys_full`](super::Snapshot::keys_full), and a warning is logged once. So a
+    /// flood of made-up keys costs a bounded amount of memory and gains its sender nothing.
+    ///
+    /// # Panics
+    ///
+    /// If `max_keys` is zero.
+    pub fn max_keys(self, max_keys: usize) -> Self {
+        assert!(
+            max_keys > 0,
+            "floodgate: the rate limit needs room for at least one key"
+        );
+        self.configure(|settings| settings.max_keys = max_keys)
+    }
+
     /// A layer like this one, with new buckets built with the changed settings.
     fn configure(mut self, change: impl FnOnce(&mut Settings)) -> Self {
         change(&mut self.settings);

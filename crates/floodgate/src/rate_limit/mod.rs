@@ -48,6 +48,7 @@ mod response;
 mod service;
 mod snapshot;
 mod state;
+mod store;
 mod wait;
 
 pub use self::client_ip::ClientIp;

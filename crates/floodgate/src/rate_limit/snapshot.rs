@@ -29,4 +29,8 @@ pub struct Snapshot {
     /// Buckets in the keyed store now (always 0 for a global limit). Idle buckets are evicted
     /// periodically, so this follows the number of recently active keys.
     pub keys: usize,
+    /// Requests whose new key found the key store full (at
+    /// [`max_keys`](super::RateLimitLayer::max_keys) active keys) and were treated as requests
+    /// without a key.
+    pub keys_full: u64,
 }

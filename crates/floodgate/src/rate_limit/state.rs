@@ -6,9 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use governor::clock::Clock;
-use governor::middleware::{StateInformationMiddleware, StateSnapshot};
+use governor::middleware::{NoOpMiddleware, StateInformationMiddleware, StateSnapshot};
 use governor::nanos::Nanos;
-use governor::state::keyed::DashMapStateStore;
 use governor::state::{InMemoryState, NotKeyed};
 use http::{HeaderValue, StatusCode};
 use tokio::time::Instant;
@@ -20,12 +19,16 @@ use super::key::{KeyExtractor, MissingKey, RequestHead, peer_addr};
 use super::quota::Quota;
 use super::rejection::Rejection;
 use super::snapshot::Snapshot;
+use super::store::KeyStore;
 use super::wait::{WaitTicket, Waiters};
 
 type DirectBucket =
     governor::RateLimiter<NotKeyed, InMemoryState, TokioClock, StateInformationMiddleware>;
 type KeyedBuckets<K> =
-    governor::RateLimiter<K, DashMapStateStore<K>, TokioClock, StateInformationMiddleware>;
+    governor::RateLimiter<K, KeyStore<K>, TokioClock, StateInformationMiddleware>;
+
+/// How many keys may have a bucket at once, by default.
+pub(crate) const DEFAULT_MAX_KEYS: usize = 100_000;
 
 /// How often idle buckets are evicted from the keyed store, by default.
 pub(crate) const DEFAULT_EVICTION_INTERVAL: Duration = Duration::from_secs(10);
@@ -37,6 +40,7 @@ pub(crate) struct Settings {
     pub(crate) missing_key: MissingKey,
     pub(crate) headers_on_admitted: bool,
     pub(crate) eviction_interval: Duration,
+    pub(crate) max_keys: usize,
 }
 
 impl Default for Settings {
@@ -46,6 +50,7 @@ impl Default for Settings {
             missing_key: MissingKey::default(),
             headers_on_admitted: false,
             eviction_interval: DEFAULT_EVICTION_INTERVAL,
+            max_keys: DEFAULT_MAX_KEYS,
         }
     }
 }
@@ -62,6 +67,10 @@ pub(crate) struct Shared<E: KeyExtractor> {
     shared_bucket: DirectBucket,
     /// One bucket per key; `None` for a global limit.
     keyed: Option<KeyedBuckets<E::Key>>,
+    /// The keyed buckets' store, to tell known keys from new ones.
+    keys: Option<KeyStore<E::Key>>,
+    /// Nanoseconds (on the limiter's clock) of the last eviction made because the store was full.
+    evicted_when_full: AtomicU64,
     waiters: Waiters<E::Key>,
     // Counters.
     admitted: AtomicU64,
@@ -71,6 +80,10 @@ pub(crate) struct Shared<E: KeyExtractor> {
     sweeping: AtomicBool,
     /// Whether the missing peer address was logged.
     warned_no_peer: AtomicBool,
+    /// Whether the full key store was logged.
+    warned_full: AtomicBool,
+    /// Requests whose new key found the store full.
+    full: AtomicU64,
     #[cfg(feature = "metrics")]
     recorded: std::sync::Mutex<super::metrics::Recorded>,
 }
@@ -95,9 +108,14 @@ impl<E: KeyExtractor> Shared<E> {
     pub(crate) fn new(quota: Quota, extractor: Arc<E>, settings: Settings) -> Self {
         let clock = TokioClock::new();
         let buckets = quota.to_governor();
-        let keyed = (!extractor.is_global()).then(|| {
-            governor::RateLimiter::dashmap_with_clock(buckets, clock)
-                .with_middleware::<StateInformationMiddleware>()
+        let keys = (!extractor.is_global()).then(KeyStore::new);
+        let keyed = keys.as_ref().map(|keys| {
+            governor::RateLimiter::<_, _, _, NoOpMiddleware<Nanos>>::new(
+                buckets,
+                keys.share(),
+                clock,
+            )
+            .with_middleware::<StateInformationMiddleware>()
         });
         Self {
             extractor,
@@ -107,6 +125,8 @@ impl<E: KeyExtractor> Shared<E> {
             shared_bucket: governor::RateLimiter::direct_with_clock(buckets, clock)
                 .with_middleware::<StateInformationMiddleware>(),
             keyed,
+            keys,
+            evicted_when_full: AtomicU64::new(0),
             quota,
             waiters: Waiters::new(),
             settings,
@@ -115,6 +135,8 @@ impl<E: KeyExtractor> Shared<E> {
             rejected_missing_key: AtomicU64::new(0),
             sweeping: AtomicBool::new(false),
             warned_no_peer: AtomicBool::new(false),
+            warned_full: AtomicBool::new(false),
+            full: AtomicU64::new(0),
             #[cfg(feature = "metrics")]
             recorded: Default::default(),
         }
@@ -135,11 +157,55 @@ impl<E: KeyExtractor> Shared<E> {
     /// rejection of a request without a key.
     pub(crate) fn bucket_of(&self, request: &RequestHead<'_>) -> Result<Option<E::Key>, Rejection> {
         if let Some(key) = self.extractor.extract(request) {
-            return Ok(Some(key));
+            if self.has_room_for(&key) {
+                return Ok(Some(key));
+            }
+            // The store is full of active keys: a new key is treated like no key at all.
+            self.full.fetch_add(1, Relaxed);
+            return self.without_key();
         }
         if self.extractor.needs_peer_address() && peer_addr(request).is_none() {
             return Err(self.no_peer_address());
         }
+        self.without_key()
+    }
+
+    /// Whether `key` may have a bucket: it has one, or the store has room (after evicting the
+    /// idle buckets, at most once a second, if it is full).
+    fn has_room_for(&self, key: &E::Key) -> bool {
+        let Some(keys) = &self.keys else {
+            return true;
+        };
+        let max = self.settings.max_keys;
+        // Cheap first: the counter, then one shard of the map.
+        if keys.len() < max || keys.contains(key) {
+            return true;
+        }
+        let now = u64::from(self.now());
+        let last = self.evicted_when_full.load(Relaxed);
+        if now.saturating_sub(last) >= 1_000_000_000
+            && self
+                .evicted_when_full
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            self.evict_idle();
+        }
+        if keys.len() < max {
+            return true;
+        }
+        if !self.warned_full.swap(true, Relaxed) {
+            tracing::warn!(
+                max_keys = max,
+                "floodgate: the rate limit's key store is full of active keys; requests with new \
+                 keys are treated as requests without a key until buckets go idle"
+            );
+        }
+        false
+    }
+
+    /// The answer for a request without a (usable) key: the shared bucket, or a rejection.
+    fn without_key(&self) -> Result<Option<E::Key>, Rejection> {
         let status = match self.settings.missing_key {
             MissingKey::SharedBucket => return Ok(None),
             MissingKey::BadRequest => StatusCode::BAD_REQUEST,
@@ -257,6 +323,7 @@ impl<E: KeyExtractor> Shared<E> {
             rejected_missing_key: self.rejected_missing_key.load(Relaxed),
             waiting: self.waiters.total(),
             keys: self.keyed.as_ref().map_or(0, |keyed| keyed.len()),
+            keys_full: self.full.load(Relaxed),
         }
     }
 
