@@ -6,6 +6,7 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::get;
 use floodgate::Gate;
+use floodgate::connection::ConnectionLimit;
 use floodgate::rate_limit::RateLimiter;
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -42,6 +43,7 @@ pub struct App {
     config: Config,
     jobs: Jobs,
     ingest: Ingest,
+    connections: ConnectionLimit,
 }
 
 impl App {
@@ -63,7 +65,10 @@ impl App {
 
         let jobs = Jobs::new(config);
         let ingest = Ingest::new(config);
+        let connections =
+            ConnectionLimit::new(config.max_connections).idle_timeout(config.idle_timeout);
         let mut metrics = Metrics::new(gate.clone(), rate_limiter.clone(), backend.clone());
+        metrics.set_connections(connections.clone());
         metrics.register_collector(jobs.collector());
         metrics.register_collector(ingest.collector());
         let metrics = Arc::new(metrics);
@@ -91,6 +96,7 @@ impl App {
             config: config.clone(),
             jobs,
             ingest,
+            connections,
         }
     }
 
@@ -124,6 +130,11 @@ impl App {
     /// The `/jobs` worker pool (for shutdown).
     pub(crate) fn jobs(&self) -> &JobPool {
         self.jobs.pool()
+    }
+
+    /// The connection limit `serve` accepts under (`--max-connections`, `--idle-timeout`).
+    pub fn connection_limit(&self) -> &ConnectionLimit {
+        &self.connections
     }
 
     /// The gate in front of `/ingest` (for shutdown).

@@ -85,6 +85,30 @@ pub struct Config {
     )]
     pub header_timeout: Duration,
 
+    /// At most this many connections open at once: the excess waits in the kernel's listen
+    /// backlog until one closes (keep it below the process's file descriptor limit).
+    #[arg(
+        long,
+        env = "FLOODGATE_MAX_CONNECTIONS",
+        default_value = "512",
+        value_parser = parse::at_least_one,
+        value_name = "N",
+        help_heading = "Server"
+    )]
+    pub max_connections: usize,
+
+    /// A connection that makes no progress for this long is closed: a client that does not read
+    /// its answers, or an idle keep-alive connection after its last answer.
+    #[arg(
+        long,
+        env = "FLOODGATE_IDLE_TIMEOUT",
+        default_value = "30s",
+        value_parser = parse::positive_duration,
+        value_name = "DURATION",
+        help_heading = "Server"
+    )]
+    pub idle_timeout: Duration,
+
     /// What guards /slow and /fast: floodgate's gate, nothing, tower's ConcurrencyLimit (waits
     /// forever), or tower's LoadShed over ConcurrencyLimit (never waits). For side-by-side
     /// comparison.
@@ -188,6 +212,8 @@ impl Default for Config {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             shutdown_grace: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
+            max_connections: 512,
+            idle_timeout: Duration::from_secs(30),
             limiter: Limiter::Gate,
             max_concurrency: 64,
             max_wait: Duration::from_millis(100),
@@ -265,6 +291,8 @@ mod tests {
             "--addr=0.0.0.0:9000",
             "--shutdown-grace=3s",
             "--header-timeout=500ms",
+            "--max-connections=32",
+            "--idle-timeout=2s",
             "--limiter=tower-shed",
             "--max-concurrency=4",
             "--max-wait=50ms",
@@ -280,6 +308,8 @@ mod tests {
                 addr: "0.0.0.0:9000".parse().unwrap(),
                 shutdown_grace: Duration::from_secs(3),
                 header_timeout: Duration::from_millis(500),
+                max_connections: 32,
+                idle_timeout: Duration::from_secs(2),
                 limiter: Limiter::TowerShed,
                 max_concurrency: 4,
                 max_wait: Duration::from_millis(50),
@@ -302,6 +332,8 @@ mod tests {
             (&["--max-wait", "banana"], "--max-wait"),
             (&["--addr", "localhost"], "--addr"),
             (&["--header-timeout", "0s"], "--header-timeout"),
+            (&["--max-connections", "0"], "--max-connections"),
+            (&["--idle-timeout", "0s"], "--idle-timeout"),
             (&["--backend-capacity", "0"], "--backend-capacity"),
             (&["--max-queue=-1"], "--max-queue"),
             (&["--limiter", "nginx"], "--limiter"),

@@ -14,6 +14,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use floodgate::Gate;
+use floodgate::connection::ConnectionLimit;
 use floodgate::metrics::PrometheusText;
 use floodgate::rate_limit::RateLimiter;
 use prometheus_client::collector::Collector;
@@ -38,6 +39,7 @@ const UNMATCHED: &str = "unmatched";
 #[derive(Debug)]
 pub(crate) struct Metrics {
     gate: Option<Gate>,
+    connections: Option<ConnectionLimit>,
     rate_limiter: Option<RateLimiter>,
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -82,11 +84,17 @@ impl Metrics {
 
         Self {
             gate,
+            connections: None,
             rate_limiter,
             registry,
             requests,
             durations,
         }
+    }
+
+    /// Adds the connection limit's series.
+    pub(crate) fn set_connections(&mut self, limit: ConnectionLimit) {
+        self.connections = Some(limit);
     }
 
     /// Adds the series of `collector` (read at every scrape).
@@ -114,6 +122,9 @@ impl Metrics {
         }
         if let Some(limiter) = &self.rate_limiter {
             library = library.rate_limit(limiter);
+        }
+        if let Some(limit) = &self.connections {
+            library = library.connections(limit);
         }
         let mut text = library.render();
         prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)

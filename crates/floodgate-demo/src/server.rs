@@ -90,6 +90,10 @@ where
     let router = app.router();
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
+    let limit = app.connection_limit().clone();
+    // A free connection slot, taken before accepting: at `--max-connections`, the loop stops
+    // accepting and the excess waits in the kernel's backlog, costing no file descriptor.
+    let mut slot = None;
 
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -98,7 +102,8 @@ where
             () = &mut shutdown => break,
             // Reap finished connections, so the set only holds live ones.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => {
+            acquired = limit.acquire(), if slot.is_none() => slot = Some(acquired),
+            accepted = listener.accept(), if slot.is_some() => {
                 let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(err) => {
@@ -109,6 +114,7 @@ where
                 if let Err(err) = stream.set_nodelay(true) {
                     debug!(%peer, %err, "cannot set TCP_NODELAY");
                 }
+                let stream = slot.take().expect("accepted with a slot").wrap(stream);
                 // What axum's `into_make_service_with_connect_info` does: the peer address,
                 // for handlers that extract `ConnectInfo<SocketAddr>` (the admin routes) and
                 // for `--rate-key ip`.
@@ -169,6 +175,8 @@ fn log_startup(addr: SocketAddr, app: &App) {
         delay = %format_duration(config.delay),
         backend_capacity = config.backend_capacity,
         header_timeout = %format_duration(config.header_timeout),
+        max_connections = config.max_connections,
+        idle_timeout = %format_duration(config.idle_timeout),
         shutdown_grace = %format_duration(config.shutdown_grace),
         workers = config.jobs.workers,
         job_queue = config.jobs.job_queue,

@@ -52,9 +52,9 @@
 //! # }
 //! ```
 //!
-//! The open connections are a [`Gate`] (named `connections`): [`ConnectionLimit::gate`] gives
-//! its snapshot, and `floodgate::metrics::PrometheusText::gate` reports them as
-//! `floodgate_in_flight{gate="connections"}` against `floodgate_limit{gate="connections"}`.
+//! The open connections are counted by a [`Gate`] (named `connections`, see
+//! [`ConnectionLimit::gate`]); [`PrometheusText::connections`](crate::metrics::PrometheusText::connections)
+//! reports them as `floodgate_connections_open` against `floodgate_connections_max`.
 
 use std::fmt;
 use std::future::Future;

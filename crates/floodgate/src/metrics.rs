@@ -19,6 +19,8 @@
 //! | `floodgate_rate_waiting` | gauge | `policy` | requests waiting for a token |
 //! | `floodgate_rate_per_second` | gauge | `policy` | the steady rate, requests per second per key |
 //! | `floodgate_rate_burst` | gauge | `policy` | the bucket size: requests a key may send at once |
+//! | `floodgate_connections_open` | gauge | | connections open now (a [`ConnectionLimit`](crate::connection::ConnectionLimit)) |
+//! | `floodgate_connections_max` | gauge | | the most connections open at once |
 //!
 //! The `gate` label is the gate's name ([`GateConfig::name`](crate::gate::GateConfig::name),
 //! `default` unless set), so that several gates report side by side; `policy` is the rate
@@ -66,6 +68,10 @@ pub const RATE_WAITING: &str = "floodgate_rate_waiting";
 pub const RATE_PER_SECOND: &str = "floodgate_rate_per_second";
 /// A rate limit's bucket size (gauge; label `policy`).
 pub const RATE_BURST: &str = "floodgate_rate_burst";
+/// Connections open now, under a connection limit (gauge).
+pub const CONNECTIONS_OPEN: &str = "floodgate_connections_open";
+/// The connection limit (gauge).
+pub const CONNECTIONS_MAX: &str = "floodgate_connections_max";
 
 /// What one metric is: its name, kind and help text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +85,7 @@ pub struct Metric {
 }
 
 /// Every floodgate metric, with its kind and meaning.
-pub const ALL: [Metric; 11] = [
+pub const ALL: [Metric; 13] = [
     Metric {
         name: IN_FLIGHT,
         kind: "gauge",
@@ -134,6 +140,16 @@ pub const ALL: [Metric; 11] = [
         name: RATE_BURST,
         kind: "gauge",
         help: "The rate limit's bucket size: requests a key may send at once.",
+    },
+    Metric {
+        name: CONNECTIONS_OPEN,
+        kind: "gauge",
+        help: "Connections open now, under the connection limit.",
+    },
+    Metric {
+        name: CONNECTIONS_MAX,
+        kind: "gauge",
+        help: "The most connections open at once; more wait in the listen backlog.",
     },
 ];
 
@@ -213,6 +229,14 @@ impl PrometheusText {
         self.sample(RATE_PER_SECOND, "", &labels, per_second);
         let burst = f64::from(limiter.quota().burst_size());
         self.sample(RATE_BURST, "", &labels, burst);
+        self
+    }
+
+    /// Adds the series of a connection limit, read now.
+    pub fn connections(mut self, limit: &crate::connection::ConnectionLimit) -> Self {
+        let snapshot = limit.gate().snapshot();
+        self.sample(CONNECTIONS_OPEN, "", &[], snapshot.in_flight as f64);
+        self.sample(CONNECTIONS_MAX, "", &[], snapshot.limit as f64);
         self
     }
 

@@ -144,7 +144,28 @@ impl DemoProcess {
 
     /// [`DemoProcess::start`], with `env` set in the process's environment.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = demo_command()
+        Self::spawn(demo_command(), args, env)
+    }
+
+    /// [`DemoProcess::start`], with the process's file descriptor limit (`RLIMIT_NOFILE`) set
+    /// to `max_files` (by sh's `ulimit`, which then `exec`s the binary: same pid).
+    pub fn start_with_fd_limit(args: &[&str], max_files: u32) -> Self {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(r#"ulimit -n "$0" && exec "$@""#)
+            .arg(max_files.to_string())
+            .arg(env!("CARGO_BIN_EXE_floodgate-demo"));
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("FLOODGATE_") {
+                command.env_remove(name);
+            }
+        }
+        Self::spawn(command, args, &[])
+    }
+
+    fn spawn(mut command: Command, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = command
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
             .envs(env.iter().copied())
