@@ -10,11 +10,19 @@ use crate::threshold::Check;
 pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
     let shape = match report.mode {
         ModeName::Closed => format!("closed loop, {} workers", report.concurrency),
-        ModeName::Open => format!(
-            "open loop at {}/s, at most {} in flight",
-            rate(report.target_rate.unwrap_or_default()),
-            report.concurrency
-        ),
+        ModeName::Open => match report.ramp {
+            Some(ramp) => format!(
+                "open loop ramping from {}/s to {}/s, at most {} in flight",
+                rate(ramp.from),
+                rate(ramp.to),
+                report.concurrency
+            ),
+            None => format!(
+                "open loop at {}/s, at most {} in flight",
+                rate(report.target_rate.unwrap_or_default()),
+                report.concurrency
+            ),
+        },
     };
     writeln!(
         w,

@@ -58,6 +58,9 @@ pub struct Report {
     pub error_rate: f64,
     /// (503 + 429 responses) / requests.
     pub rejected_rate: f64,
+    /// Open loop with a ramp: the rate at the start and at the end (`target_rate` is then their
+    /// mean); `None` otherwise.
+    pub ramp: Option<RampReport>,
     /// Open loop: requests started per second; `None` in closed loop.
     pub achieved_rate: Option<f64>,
     /// Open loop: starts more than 2 ms behind schedule (`-c` reached, or the client too busy).
@@ -98,6 +101,15 @@ pub struct Report {
     pub bytes_sent: u64,
     /// `bytes_sent` in megabytes (10^6 bytes) per second of the run.
     pub upload_mb_per_s: f64,
+}
+
+/// The rates a ramp went between, in requests per second.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RampReport {
+    /// At the start of the run.
+    pub from: f64,
+    /// At the end of the run.
+    pub to: f64,
 }
 
 /// A stall found in the run's throughput.
@@ -192,7 +204,12 @@ impl Report {
         }
         let (mode, target_rate, achieved_rate) = match info.mode {
             Mode::Closed => (ModeName::Closed, None, None),
-            Mode::Open { rate } => (ModeName::Open, Some(rate), Some(per_second(rec.started))),
+            Mode::Open { rate, ramp_to } => (
+                ModeName::Open,
+                // A ramp's mean rate: the starts due over the run, per second.
+                Some(ramp_to.map_or(rate, |to| (rate + to) / 2.0)),
+                Some(per_second(rec.started)),
+            ),
         };
         Self {
             url: info.url,
@@ -217,6 +234,13 @@ impl Report {
             error_rate: ratio(rec.errors.total()),
             rejected_rate: ratio(rejected),
             achieved_rate,
+            ramp: match info.mode {
+                Mode::Open {
+                    rate,
+                    ramp_to: Some(to),
+                } => Some(RampReport { from: rate, to }),
+                _ => None,
+            },
             late_starts: rec.late_starts,
             max_start_lag_ms: round3(rec.max_start_lag.as_secs_f64() * 1000.0),
             clients: match info.mode {
