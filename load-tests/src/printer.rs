@@ -149,7 +149,7 @@ pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
     if unfinished > 0 {
         writeln!(
             w,
-            "  ({} requests never finished ({} missed, {} aborted): \"all\" counts each at its \
+            "  ({} requests never finished, {} missed and {} aborted: \"all\" counts each at its\n   \
              lower bound, the end of the run minus its scheduled start)",
             thousands(unfinished),
             thousands(report.missed),
@@ -158,7 +158,10 @@ pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
     }
     for warning in &report.warnings {
         writeln!(w)?;
-        writeln!(w, "  Warning: {warning}")?;
+        for (i, line) in wrap(&format!("Warning: {warning}"), 96).iter().enumerate() {
+            let indent = if i == 0 { "  " } else { "    " };
+            writeln!(w, "{indent}{line}")?;
+        }
     }
     Ok(())
 }
@@ -205,6 +208,28 @@ pub fn print_checks(w: &mut impl Write, checks: &[Check]) -> io::Result<()> {
 pub fn write_json(w: &mut impl Write, value: &impl serde::Serialize) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *w, value)?;
     writeln!(w)
+}
+
+/// A space that [`wrap`] does not break at (it prints as a plain space).
+pub(crate) const GLUE: &str = "\u{a0}";
+
+/// Breaks `text` into lines of at most `width` characters at plain spaces (not at [`GLUE`],
+/// which becomes a plain space).
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let word = word.replace(GLUE, " ");
+        let line = lines.last_mut().expect("never empty");
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(word);
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(&word);
+        }
+    }
+    lines
 }
 
 /// `1234567` as `1,234,567`.
@@ -256,6 +281,13 @@ mod tests {
         assert_eq!(ms(0.0512), "0.05");
         assert_eq!(ms(12.34), "12.3");
         assert_eq!(ms(1234.6), "1235");
+    }
+
+    #[test]
+    fn wrapping() {
+        assert_eq!(wrap("aa bb cc dd", 5), ["aa bb", "cc dd"]);
+        assert_eq!(wrap("a", 5), ["a"]);
+        assert_eq!(wrap("at most 100\u{a0}ms", 9), ["at most", "100 ms"]);
     }
 
     #[test]

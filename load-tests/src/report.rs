@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::printer::thousands;
 use crate::runner::{Mode, RunStats};
 use crate::stats::{ErrorCounts, LatencySummary, Second, round3};
 
@@ -173,7 +174,7 @@ impl Report {
         };
         let success = count_where(|code| (200..300).contains(&code));
         let rejected = count_where(|code| code == 503 || code == 429);
-        let stall = rec.longest_stall();
+        let stall = rec.longest_stall(stats.elapsed);
         let mut warnings = Vec::new();
         let mut corrected = None;
         let mut expected_interval = None;
@@ -194,12 +195,12 @@ impl Report {
         if let Some(stall) = stall.filter(|s| info.mode == Mode::Closed && s.length >= WARN_STALL) {
             warnings.push(format!(
                 "closed loop: from {:.1} s to {:.1} s the server completed under a tenth of its \
-                 median {:.0} req/s, and the workers waited instead of sending: the latencies \
+                 median {} req/s, and the workers waited instead of sending: the latencies \
                  above under-count that stall (coordinated omission). The \"corrected\" row adds \
                  the requests a steady client would have sent; open loop (-r) measures it.",
                 stall.at.as_secs_f64(),
                 (stall.at + stall.length).as_secs_f64(),
-                stall.median_per_second,
+                thousands(stall.median_per_second.round() as u64),
             ));
         }
         let (mode, target_rate, achieved_rate) = match info.mode {
