@@ -73,7 +73,8 @@ pub struct LoadOpts {
     pub rate: Option<f64>,
 
     /// Run for this long (`10s`, `1m30s`); requests still in flight at the end are cancelled and
-    /// reported as aborted. The default when `-n` is not given: 10s.
+    /// reported as aborted, open-loop starts not sent by then as missed; both count in the
+    /// latencies at their lower bound. The default when `-n` is not given: 10s.
     #[arg(short = 'd', long, value_name = "DUR", value_parser = parse_duration, conflicts_with = "requests")]
     pub duration: Option<Duration>,
 
