@@ -378,6 +378,11 @@ pub(crate) mod tests {
             "latency_ms",
             "success_latency_ms",
             "rejected_latency_ms",
+            // Open loop's accounting (null or 0 in closed loop, but always present).
+            "achieved_rate",
+            "late_starts",
+            "missed",
+            "aborted",
         ] {
             assert!(json.get(field).is_some(), "missing {field}");
         }
