@@ -42,7 +42,8 @@ pub enum Command {
     /// the same without it. The story is the built-in scenario `load-tests/scenarios/demo.toml`.
     Demo(DemoOpts),
     /// Run a scenario file (`load-tests/scenarios/*.toml`): the demo app behind each limiter it
-    /// names, in-process, the same load profile for each, and a markdown table to compare them.
+    /// names, in-process, the same load profile for each (or the phases a variant names), and a
+    /// markdown table to compare them.
     Scenario(crate::scenario::ScenarioOpts),
 }
 

@@ -24,7 +24,8 @@ pub struct Report {
     pub engine: String,
     /// `"closed"` (`-c` workers) or `"open"` (`-r` schedule).
     pub mode: ModeName,
-    /// Requests per second on the open-loop schedule; `None` (`null`) in closed loop.
+    /// Requests per second on the open-loop schedule (a ramp's mean rate, see `ramp`); `None`
+    /// (`null`) in closed loop.
     pub target_rate: Option<f64>,
     /// Seconds from the start of the run until the last request finished or was cancelled.
     pub duration_s: f64,

@@ -2,8 +2,8 @@
 //! for each, and one table to compare them.
 //!
 //! For each variant the runner starts the demo app in-process on an ephemeral loopback port,
-//! runs the load profile's phases back to back against it (scraping its `/metrics` once a
-//! second), waits for the gate to drain, stops the server, and moves on to the next variant.
+//! runs the load profile's phases (all, or those the variant names) back to back against it
+//! (scraping its `/metrics` once a second), waits for the gate to drain, stops the server, and moves on to the next variant.
 //! Everything runs in this one process, so the memory figures are the process's: the resident
 //! set (`VmRSS`) before and after each variant and at the end of each phase, and the
 //! high-water mark (`VmHWM`), which never goes down and so is the peak of all variants so far.
