@@ -100,10 +100,12 @@ rss() {
 retry_after() {
   start_demo --backend-capacity 8 --delay 50ms --max-concurrency 8
   local url=http://127.0.0.1:$PORT/slow
-  for args in "-r 640 -c 4096" "-r 640 -c 4096 --respect-retry-after" "-c 64" "-c 64 --respect-retry-after"; do
+  for args in "-r 640 -c 4096" "-r 640 -c 4096 --respect-retry-after --clients 1" \
+      "-r 640 -c 4096 --respect-retry-after" "-r 640 -c 4096 --respect-retry-after --clients 640" \
+      "-r 640 -c 4096 --respect-retry-after --clients 64" "-c 64" "-c 64 --respect-retry-after"; do
     # shellcheck disable=SC2086
     "$LOAD" $args -d 10s --no-progress --json "$OUT/retry.json" "$url" >/dev/null
-    json "$OUT/retry.json" "'%-38s 503s %5d, goodput %5.1f/s, success p99 %5.1f ms, deferred %d' % ('$args', d['status'].get('503', 0), d['success_rps'], d['success_latency_ms']['p99'] or 0, d['deferred'])"
+    json "$OUT/retry.json" "'%-62s 503s %5d, goodput %5.1f/s, success p99 %5.1f ms, deferred %d' % ('$args', d['status'].get('503', 0), d['success_rps'], d['success_latency_ms']['p99'] or 0, d['deferred'])"
   done
   stop_demo
 }

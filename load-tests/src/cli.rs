@@ -42,7 +42,8 @@ pub enum Command {
     /// the same without it. The story is the built-in scenario `load-tests/scenarios/demo.toml`.
     Demo(DemoOpts),
     /// Run a scenario file (`load-tests/scenarios/*.toml`): the demo app behind each limiter it
-    /// names, in-process, the same load profile for each, and a markdown table to compare them.
+    /// names, in-process, the same load profile for each (or the phases a variant names), and a
+    /// markdown table to compare them.
     Scenario(crate::scenario::ScenarioOpts),
 }
 
@@ -73,7 +74,8 @@ pub struct LoadOpts {
     pub rate: Option<f64>,
 
     /// Run for this long (`10s`, `1m30s`); requests still in flight at the end are cancelled and
-    /// reported as aborted. The default when `-n` is not given: 10s.
+    /// reported as aborted, open-loop starts not sent by then as missed; both count in the
+    /// latencies at their lower bound. The default when `-n` is not given: 10s.
     #[arg(short = 'd', long, value_name = "DUR", value_parser = parse_duration, conflicts_with = "requests")]
     pub duration: Option<Duration>,
 

@@ -13,7 +13,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use crate::printer::thousands;
+use crate::printer::{GLUE, thousands, wrap};
 use crate::scenario::{self, Column, Scenario, VariantResult, latency, results_table};
 use crate::{DemoOpts, Error, Exit, write_json_to};
 
@@ -119,28 +119,6 @@ fn conclusion(story: &Scenario, results: &[VariantResult]) -> String {
     )
 }
 
-/// A space that [`wrap`] does not break at (it prints as a plain space).
-const GLUE: &str = "\u{a0}";
-
-/// Breaks `text` into lines of at most `width` characters at plain spaces (not at [`GLUE`],
-/// which becomes a plain space).
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = vec![String::new()];
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let word = word.replace(GLUE, " ");
-        let line = lines.last_mut().expect("never empty");
-        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
-            lines.push(word);
-        } else {
-            if !line.is_empty() {
-                line.push(' ');
-            }
-            line.push_str(&word);
-        }
-    }
-    lines
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -194,9 +172,6 @@ mod tests {
         assert_eq!(latency(Some(1991.0)), "1.99 s");
         assert_eq!(latency(Some(51.25)), "51.2 ms");
         assert_eq!(per_second(159.6), "160/s");
-        assert_eq!(wrap("aa bb cc dd", 5), ["aa bb", "cc dd"]);
-        assert_eq!(wrap("a", 5), ["a"]);
-        assert_eq!(wrap("at most 100\u{a0}ms", 9), ["at most", "100 ms"]);
     }
 
     /// The story in short (a second per overload phase): the gate answers the excess with 503s,

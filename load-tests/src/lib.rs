@@ -67,9 +67,9 @@ mod threshold;
 
 pub use crate::cli::{Command, DemoOpts, EngineKind, LoadOpts, Opts};
 pub use crate::engine::EngineError;
-pub use crate::report::{ModeName, Report, StallReport};
+pub use crate::report::{ModeName, RampReport, Report, StallReport};
 pub use crate::scenario::{
-    Load, Phase, Scenario, ScenarioError, ScenarioOpts, ServerSettings, Shape, Variant,
+    Level, Load, Phase, Scenario, ScenarioError, ScenarioOpts, ServerSettings, Shape, Variant,
 };
 pub use crate::stats::{ErrorCounts, LatencySummary, Second};
 pub use crate::threshold::{Check, Threshold, ThresholdError};
@@ -223,7 +223,10 @@ pub fn load(opts: &LoadOpts) -> Result<Report, Error> {
     };
     let plan = Plan {
         mode: match opts.rate {
-            Some(rate) => Mode::Open { rate },
+            Some(rate) => Mode::Open {
+                rate,
+                ramp_to: None,
+            },
             None => Mode::Closed,
         },
         concurrency: opts.concurrency,

@@ -10,11 +10,19 @@ use crate::threshold::Check;
 pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
     let shape = match report.mode {
         ModeName::Closed => format!("closed loop, {} workers", report.concurrency),
-        ModeName::Open => format!(
-            "open loop at {}/s, at most {} in flight",
-            rate(report.target_rate.unwrap_or_default()),
-            report.concurrency
-        ),
+        ModeName::Open => match report.ramp {
+            Some(ramp) => format!(
+                "open loop ramping from {}/s to {}/s, at most {} in flight",
+                rate(ramp.from),
+                rate(ramp.to),
+                report.concurrency
+            ),
+            None => format!(
+                "open loop at {}/s, at most {} in flight",
+                rate(report.target_rate.unwrap_or_default()),
+                report.concurrency
+            ),
+        },
     };
     writeln!(
         w,
@@ -141,7 +149,7 @@ pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
     if unfinished > 0 {
         writeln!(
             w,
-            "  ({} requests never finished ({} missed, {} aborted): \"all\" counts each at its \
+            "  ({} requests never finished, {} missed and {} aborted: \"all\" counts each at its\n   \
              lower bound, the end of the run minus its scheduled start)",
             thousands(unfinished),
             thousands(report.missed),
@@ -150,7 +158,10 @@ pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
     }
     for warning in &report.warnings {
         writeln!(w)?;
-        writeln!(w, "  Warning: {warning}")?;
+        for (i, line) in wrap(&format!("Warning: {warning}"), 96).iter().enumerate() {
+            let indent = if i == 0 { "  " } else { "    " };
+            writeln!(w, "{indent}{line}")?;
+        }
     }
     Ok(())
 }
@@ -197,6 +208,28 @@ pub fn print_checks(w: &mut impl Write, checks: &[Check]) -> io::Result<()> {
 pub fn write_json(w: &mut impl Write, value: &impl serde::Serialize) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *w, value)?;
     writeln!(w)
+}
+
+/// A space that [`wrap`] does not break at (it prints as a plain space).
+pub(crate) const GLUE: &str = "\u{a0}";
+
+/// Breaks `text` into lines of at most `width` characters at plain spaces (not at [`GLUE`],
+/// which becomes a plain space).
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let word = word.replace(GLUE, " ");
+        let line = lines.last_mut().expect("never empty");
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(word);
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(&word);
+        }
+    }
+    lines
 }
 
 /// `1234567` as `1,234,567`.
@@ -248,6 +281,13 @@ mod tests {
         assert_eq!(ms(0.0512), "0.05");
         assert_eq!(ms(12.34), "12.3");
         assert_eq!(ms(1234.6), "1235");
+    }
+
+    #[test]
+    fn wrapping() {
+        assert_eq!(wrap("aa bb cc dd", 5), ["aa bb", "cc dd"]);
+        assert_eq!(wrap("a", 5), ["a"]);
+        assert_eq!(wrap("at most 100\u{a0}ms", 9), ["at most", "100 ms"]);
     }
 
     #[test]

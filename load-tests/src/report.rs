@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::printer::thousands;
 use crate::runner::{Mode, RunStats};
 use crate::stats::{ErrorCounts, LatencySummary, Second, round3};
 
@@ -23,7 +24,8 @@ pub struct Report {
     pub engine: String,
     /// `"closed"` (`-c` workers) or `"open"` (`-r` schedule).
     pub mode: ModeName,
-    /// Requests per second on the open-loop schedule; `None` (`null`) in closed loop.
+    /// Requests per second on the open-loop schedule (a ramp's mean rate, see `ramp`); `None`
+    /// (`null`) in closed loop.
     pub target_rate: Option<f64>,
     /// Seconds from the start of the run until the last request finished or was cancelled.
     pub duration_s: f64,
@@ -58,6 +60,9 @@ pub struct Report {
     pub error_rate: f64,
     /// (503 + 429 responses) / requests.
     pub rejected_rate: f64,
+    /// Open loop with a ramp: the rate at the start and at the end (`target_rate` is then their
+    /// mean); `None` otherwise.
+    pub ramp: Option<RampReport>,
     /// Open loop: requests started per second; `None` in closed loop.
     pub achieved_rate: Option<f64>,
     /// Open loop: starts more than 2 ms behind schedule (`-c` reached, or the client too busy).
@@ -98,6 +103,15 @@ pub struct Report {
     pub bytes_sent: u64,
     /// `bytes_sent` in megabytes (10^6 bytes) per second of the run.
     pub upload_mb_per_s: f64,
+}
+
+/// The rates a ramp went between, in requests per second.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RampReport {
+    /// At the start of the run.
+    pub from: f64,
+    /// At the end of the run.
+    pub to: f64,
 }
 
 /// A stall found in the run's throughput.
@@ -161,7 +175,7 @@ impl Report {
         };
         let success = count_where(|code| (200..300).contains(&code));
         let rejected = count_where(|code| code == 503 || code == 429);
-        let stall = rec.longest_stall();
+        let stall = rec.longest_stall(stats.elapsed);
         let mut warnings = Vec::new();
         let mut corrected = None;
         let mut expected_interval = None;
@@ -182,17 +196,22 @@ impl Report {
         if let Some(stall) = stall.filter(|s| info.mode == Mode::Closed && s.length >= WARN_STALL) {
             warnings.push(format!(
                 "closed loop: from {:.1} s to {:.1} s the server completed under a tenth of its \
-                 median {:.0} req/s, and the workers waited instead of sending: the latencies \
+                 median {} req/s, and the workers waited instead of sending: the latencies \
                  above under-count that stall (coordinated omission). The \"corrected\" row adds \
                  the requests a steady client would have sent; open loop (-r) measures it.",
                 stall.at.as_secs_f64(),
                 (stall.at + stall.length).as_secs_f64(),
-                stall.median_per_second,
+                thousands(stall.median_per_second.round() as u64),
             ));
         }
         let (mode, target_rate, achieved_rate) = match info.mode {
             Mode::Closed => (ModeName::Closed, None, None),
-            Mode::Open { rate } => (ModeName::Open, Some(rate), Some(per_second(rec.started))),
+            Mode::Open { rate, ramp_to } => (
+                ModeName::Open,
+                // A ramp's mean rate: the starts due over the run, per second.
+                Some(ramp_to.map_or(rate, |to| (rate + to) / 2.0)),
+                Some(per_second(rec.started)),
+            ),
         };
         Self {
             url: info.url,
@@ -217,6 +236,13 @@ impl Report {
             error_rate: ratio(rec.errors.total()),
             rejected_rate: ratio(rejected),
             achieved_rate,
+            ramp: match info.mode {
+                Mode::Open {
+                    rate,
+                    ramp_to: Some(to),
+                } => Some(RampReport { from: rate, to }),
+                _ => None,
+            },
             late_starts: rec.late_starts,
             max_start_lag_ms: round3(rec.max_start_lag.as_secs_f64() * 1000.0),
             clients: match info.mode {
@@ -353,6 +379,11 @@ pub(crate) mod tests {
             "latency_ms",
             "success_latency_ms",
             "rejected_latency_ms",
+            // Open loop's accounting (null or 0 in closed loop, but always present).
+            "achieved_rate",
+            "late_starts",
+            "missed",
+            "aborted",
         ] {
             assert!(json.get(field).is_some(), "missing {field}");
         }

@@ -2,9 +2,10 @@
 //!
 //! Each runtime thread owns one [`Recorder`]; its load workers record into it without locks, and
 //! the recorders are merged when the run ends. Latencies go into HDR histograms (microseconds,
-//! three significant digits), so memory stays bounded whatever the run length; the only thing that
-//! grows is the per-second timeline for the charts: a few counters and a 1 KiB log histogram of
-//! success latencies per second (see [`crate::log_histogram`]).
+//! three significant digits), so memory stays bounded whatever the run length; the only things that
+//! grow are the per-second timeline for the charts (a few counters and a 1 KiB log histogram of
+//! success latencies per second, see [`crate::log_histogram`]) and a completion count per 100 ms
+//! to find stalls (144 KB an hour).
 
 use std::time::Duration;
 
@@ -377,13 +378,17 @@ impl Recorder {
         self.statuses.iter().map(|(_, n)| n).sum::<u64>() + self.errors.total()
     }
 
-    /// The longest stall of the run: the longest stretch of [`TICK`]s in which fewer than a
-    /// tenth of the median tick's requests completed (the last tick, cut short by the end, is
-    /// left out). `None` when nothing stalled, or when the median tick has fewer than 5
-    /// completions, too few to tell a stall from the gaps between slow requests.
-    pub(crate) fn longest_stall(&self) -> Option<Stall> {
-        let ticks = &self.ticks[..self.ticks.len().saturating_sub(1)];
-        let mut sorted = ticks.to_vec();
+    /// The longest stall of a run that lasted `elapsed`: the longest stretch of [`TICK`]s in
+    /// which fewer than a tenth of the median tick's requests completed (a last tick cut short
+    /// by the end is left out). `None` when nothing stalled, or when the median tick has fewer
+    /// than 5 completions, too few to tell a stall from the gaps between slow requests.
+    pub(crate) fn longest_stall(&self, elapsed: Duration) -> Option<Stall> {
+        let full = usize::try_from(elapsed.as_micros() / TICK.as_micros()).unwrap_or(usize::MAX);
+        // Ticks after the last completion completed nothing.
+        let ticks: Vec<u32> = (0..full)
+            .map(|i| self.ticks.get(i).copied().unwrap_or(0))
+            .collect();
+        let mut sorted = ticks.clone();
         sorted.sort_unstable();
         let median = *sorted.get(sorted.len() / 2)?;
         if median < 5 {
@@ -588,7 +593,7 @@ mod tests {
                 rec.record(sample(tick * 100 + i, 5, &ok));
             }
         }
-        let stall = rec.longest_stall().unwrap();
+        let stall = rec.longest_stall(Duration::from_secs(3)).unwrap();
         assert_eq!(stall.at, Duration::from_millis(1200));
         assert_eq!(stall.length, Duration::from_millis(900));
         assert_eq!(stall.median_per_second, 100.0);
@@ -599,14 +604,26 @@ mod tests {
                 steady.record(sample(tick * 100 + i, 5, &ok));
             }
         }
-        // ...and 0 in the last tick (cut by the end) does not count either.
-        assert_eq!(steady.longest_stall(), None);
+        // ...and a last tick cut short by the end does not count either.
+        assert_eq!(steady.longest_stall(Duration::from_millis(3050)), None);
+        // A stall up to the end of the run: nothing completed after 2.5 s of 4 s.
+        let mut ending = Recorder::new();
+        for tick in 0..25u64 {
+            for i in 0..10 {
+                ending.record(sample(tick * 100 + i, 5, &ok));
+            }
+        }
+        let stall = ending.longest_stall(Duration::from_millis(4000)).unwrap();
+        assert_eq!(
+            (stall.at, stall.length),
+            (Duration::from_millis(2500), Duration::from_millis(1500))
+        );
         // Too few completions to tell.
         let mut sparse = Recorder::new();
         for tick in [0u64, 5, 10] {
             sparse.record(sample(tick * 100, 5, &ok));
         }
-        assert_eq!(sparse.longest_stall(), None);
+        assert_eq!(sparse.longest_stall(Duration::from_secs(1)), None);
     }
 
     #[test]

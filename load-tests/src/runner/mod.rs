@@ -34,8 +34,10 @@ pub(crate) const LATE_AFTER: Duration = Duration::from_millis(2);
 pub(crate) enum Mode {
     /// `concurrency` workers, each sending its next request when the last one is done.
     Closed,
-    /// Requests start at `rate` per second on a fixed schedule, at most `concurrency` in flight.
-    Open { rate: f64 },
+    /// Requests start at `rate` per second on a fixed schedule, at most `concurrency` in flight;
+    /// with `ramp_to`, the rate goes from `rate` to `ramp_to` in a straight line over the run's
+    /// duration (with `-n`, it stays at `rate`).
+    Open { rate: f64, ramp_to: Option<f64> },
 }
 
 /// When a run ends.
@@ -338,13 +340,22 @@ fn run_thread<E: Engine>(
     local.block_on(&runtime, async {
         match plan.mode {
             Mode::Closed => closed::run(&engine, Rc::clone(&ctx), workers).await,
-            Mode::Open { rate } => {
+            Mode::Open { rate, ramp_to } => {
                 let limit = match plan.length {
                     Length::Requests(n) => Some(n),
                     Length::Duration(_) => None,
                 };
-                let schedule =
-                    Schedule::new(t0, rate, seat.index as u64, seat.threads as u64, limit, end);
+                let mut schedule = Schedule::new(
+                    t0,
+                    rate.max(f64::MIN_POSITIVE),
+                    seat.index as u64,
+                    seat.threads as u64,
+                    limit,
+                    end,
+                );
+                if let (Some(to), Length::Duration(over)) = (ramp_to, plan.length) {
+                    schedule = schedule.ramp(rate, to, over);
+                }
                 open::run(&engine, Rc::clone(&ctx), workers, schedule).await;
             }
         }

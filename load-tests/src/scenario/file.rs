@@ -28,6 +28,13 @@
 //! name = "4x"
 //! times_capacity = 4.0     # or `rate = 640` (open loop) or `concurrency = 64` (closed loop)
 //! duration = "10s"
+//!
+//! [[load.phase]]
+//! name = "ramp"
+//! shape = "ramp"           # open loop, the rate in a straight line over the duration
+//! from_times_capacity = 0.5  # or `from = 80` (req/s); from may be 0
+//! to_times_capacity = 4.0    # or `to = 640`
+//! duration = "20s"
 //! ```
 
 use std::fmt;
@@ -159,15 +166,53 @@ pub enum Shape {
     },
     /// Closed loop with this many workers.
     Concurrency(usize),
+    /// Open loop, the rate going in a straight line from `from` to `to` over the phase.
+    Ramp {
+        /// The rate at the start of the phase.
+        from: Level,
+        /// The rate at its end.
+        to: Level,
+        /// The client's in-flight cap.
+        cap: usize,
+    },
+}
+
+/// An open-loop rate: absolute, or a multiple of the variant's backend capacity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Level {
+    /// Requests per second.
+    Rate(f64),
+    /// A multiple of the backend's capacity.
+    TimesCapacity(f64),
+}
+
+impl Level {
+    /// Requests per second against a server of `capacity` req/s.
+    pub fn rate(self, capacity: f64) -> f64 {
+        match self {
+            Level::Rate(rate) => rate,
+            Level::TimesCapacity(times) => times * capacity,
+        }
+    }
 }
 
 impl Shape {
-    /// The open-loop rate against a server of `capacity` req/s; `None` in closed loop.
+    /// The open-loop rate against a server of `capacity` req/s (a ramp's mean rate); `None` in
+    /// closed loop.
     pub fn rate(&self, capacity: f64) -> Option<f64> {
         match *self {
             Shape::Rate { rate, .. } => Some(rate),
             Shape::TimesCapacity { times, .. } => Some(times * capacity),
             Shape::Concurrency(_) => None,
+            Shape::Ramp { from, to, .. } => Some((from.rate(capacity) + to.rate(capacity)) / 2.0),
+        }
+    }
+
+    /// A ramp's first and last rate against a server of `capacity` req/s; `None` otherwise.
+    pub fn ramp(&self, capacity: f64) -> Option<(f64, f64)> {
+        match *self {
+            Shape::Ramp { from, to, .. } => Some((from.rate(capacity), to.rate(capacity))),
+            _ => None,
         }
     }
 }
@@ -318,6 +363,12 @@ struct PhaseFile {
     rate: Option<f64>,
     times_capacity: Option<f64>,
     concurrency: Option<usize>,
+    /// `"ramp"`, or absent for a steady phase.
+    shape: Option<String>,
+    from: Option<f64>,
+    to: Option<f64>,
+    from_times_capacity: Option<f64>,
+    to_times_capacity: Option<f64>,
     #[serde(deserialize_with = "required_duration")]
     duration: Duration,
 }
@@ -403,6 +454,62 @@ impl PhaseFile {
         if cap == 0 {
             return Err(format!("phase {name:?}: concurrency must be at least 1"));
         }
+        let level = |key: &str, rate: Option<f64>, times: Option<f64>| {
+            let not_negative = |key: &str, value: f64| {
+                if value.is_finite() && value >= 0.0 {
+                    Ok(value)
+                } else {
+                    Err(format!("phase {name:?}: {key} must be >= 0, not {value}"))
+                }
+            };
+            match (rate, times) {
+                (Some(rate), None) => not_negative(key, rate).map(Level::Rate),
+                (None, Some(times)) => {
+                    not_negative(&format!("{key}_times_capacity"), times).map(Level::TimesCapacity)
+                }
+                (Some(_), Some(_)) => Err(format!(
+                    "phase {name:?}: give {key} or {key}_times_capacity, not both"
+                )),
+                (None, None) => Err(format!(
+                    "phase {name:?}: a ramp needs {key} (req/s) or {key}_times_capacity"
+                )),
+            }
+        };
+        let ramp_keys = [
+            self.from,
+            self.to,
+            self.from_times_capacity,
+            self.to_times_capacity,
+        ];
+        match self.shape.as_deref() {
+            Some("ramp") => {
+                if self.rate.is_some() || self.times_capacity.is_some() {
+                    return Err(format!(
+                        "phase {name:?}: a ramp takes from/to, not rate or times_capacity"
+                    ));
+                }
+                let from = level("from", self.from, self.from_times_capacity)?;
+                let to = level("to", self.to, self.to_times_capacity)?;
+                if from.rate(1.0) == 0.0 && to.rate(1.0) == 0.0 {
+                    return Err(format!("phase {name:?}: a ramp from 0 to 0 sends nothing"));
+                }
+                return Ok(Phase {
+                    name,
+                    shape: Shape::Ramp { from, to, cap },
+                    duration: self.duration,
+                });
+            }
+            Some(other) => {
+                return Err(format!(
+                    "phase {name:?}: shape {other:?} is not \"ramp\" (leave it out for a steady \
+                     phase)"
+                ));
+            }
+            None if ramp_keys.iter().any(Option::is_some) => {
+                return Err(format!("phase {name:?}: from and to need shape = \"ramp\""));
+            }
+            None => {}
+        }
         let shape = match (self.rate, self.times_capacity) {
             (Some(_), Some(_)) => {
                 return Err(format!(
@@ -452,6 +559,13 @@ impl fmt::Display for Shape {
             Shape::Rate { rate, .. } => write!(f, "{rate} req/s"),
             Shape::TimesCapacity { times, .. } => write!(f, "{times}x capacity"),
             Shape::Concurrency(workers) => write!(f, "{workers} workers"),
+            Shape::Ramp { from, to, .. } => {
+                let level = |l: &Level| match l {
+                    Level::Rate(rate) => format!("{rate} req/s"),
+                    Level::TimesCapacity(times) => format!("{times}x capacity"),
+                };
+                write!(f, "ramp from {} to {}", level(from), level(to))
+            }
         }
     }
 }
@@ -501,6 +615,47 @@ mod tests {
         assert_eq!(phases[0].shape.rate(160.0), Some(640.0));
         assert_eq!(phases[1].shape, Shape::Concurrency(16));
         assert_eq!(phases[1].duration, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn ramps() {
+        let ramp = GOOD.replace(
+            "times_capacity = 4.0\n",
+            "shape = \"ramp\"\nfrom = 0\nto_times_capacity = 4.0\n",
+        );
+        let scenario = Scenario::parse(&ramp).unwrap();
+        let shape = scenario.load.phases[0].shape;
+        assert_eq!(
+            shape,
+            Shape::Ramp {
+                from: Level::Rate(0.0),
+                to: Level::TimesCapacity(4.0),
+                cap: OPEN_LOOP_CAP
+            }
+        );
+        assert_eq!(shape.ramp(160.0), Some((0.0, 640.0)));
+        assert_eq!(shape.rate(160.0), Some(320.0));
+        assert_eq!(shape.to_string(), "ramp from 0 req/s to 4x capacity");
+
+        refused(&ramp.replace("from = 0", ""), "needs from");
+        refused(&ramp.replace("from = 0", "from = -1"), "from must be >= 0");
+        refused(
+            &ramp.replace("from = 0", "from = 0\nfrom_times_capacity = 1"),
+            "not both",
+        );
+        refused(&ramp.replace("\"ramp\"", "\"sine\""), "shape \"sine\"");
+        refused(
+            &ramp.replace("shape = \"ramp\"\n", ""),
+            "need shape = \"ramp\"",
+        );
+        refused(
+            &ramp.replace("to_times_capacity = 4.0", "to = 0"),
+            "from 0 to 0",
+        );
+        refused(
+            &ramp.replace("from = 0", "from = 0\nrate = 5"),
+            "not rate or times_capacity",
+        );
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! for each, and one table to compare them.
 //!
 //! For each variant the runner starts the demo app in-process on an ephemeral loopback port,
-//! runs the load profile's phases back to back against it (scraping its `/metrics` once a
-//! second), waits for the gate to drain, stops the server, and moves on to the next variant.
+//! runs the load profile's phases (all, or those the variant names) back to back against it
+//! (scraping its `/metrics` once a second), waits for the gate to drain, stops the server, and moves on to the next variant.
 //! Everything runs in this one process, so the memory figures are the process's: the resident
 //! set (`VmRSS`) before and after each variant and at the end of each phase, and the
 //! high-water mark (`VmHWM`), which never goes down and so is the peak of all variants so far.
@@ -20,7 +20,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 
-pub use self::file::{Load, Phase, Scenario, ScenarioError, ServerSettings, Shape, Variant};
+pub use self::file::{Level, Load, Phase, Scenario, ScenarioError, ServerSettings, Shape, Variant};
 
 use self::server::{Leftover, VariantServer};
 use self::table::Table;
@@ -236,9 +236,20 @@ fn run_phase(
         Shape::Rate { cap, .. } | Shape::TimesCapacity { cap, .. } => (
             Mode::Open {
                 rate: phase.shape.rate(capacity).expect("open loop has a rate"),
+                ramp_to: None,
             },
             cap,
         ),
+        Shape::Ramp { cap, .. } => {
+            let (from, to) = phase.shape.ramp(capacity).expect("a ramp");
+            (
+                Mode::Open {
+                    rate: from,
+                    ramp_to: Some(to),
+                },
+                cap,
+            )
+        }
         Shape::Concurrency(workers) => (Mode::Closed, workers),
     };
     let plan = Plan {
@@ -289,6 +300,16 @@ fn append(timeline: &mut Vec<Second>, phase: &[Second], length: Duration) {
 fn describe(shape: Shape, capacity: f64) -> String {
     match shape {
         Shape::Concurrency(workers) => format!("closed loop, {workers} workers"),
+        Shape::Ramp { .. } => {
+            let (from, to) = shape.ramp(capacity).expect("a ramp");
+            format!(
+                "ramp from {} to {} ({:.2}x to {:.2}x capacity)",
+                per_second(from),
+                per_second(to),
+                from / capacity,
+                to / capacity
+            )
+        }
         open => {
             let rate = open.rate(capacity).unwrap_or_default();
             format!("{} ({:.2}x capacity)", per_second(rate), rate / capacity)
@@ -355,9 +376,10 @@ impl Column {
         match self {
             Column::Variant => result.variant.clone(),
             Column::Phase => phase.phase.clone(),
-            Column::Offered => match phase.offered_rps {
-                Some(rate) => per_second(rate),
-                None => format!("{} workers", r.concurrency),
+            Column::Offered => match (r.ramp, phase.offered_rps) {
+                (Some(ramp), _) => format!("{} to {}", per_second(ramp.from), per_second(ramp.to)),
+                (None, Some(rate)) => per_second(rate),
+                (None, None) => format!("{} workers", r.concurrency),
             },
             Column::Goodput => per_second(r.success_rps),
             Column::GoodputPerCapacity => result

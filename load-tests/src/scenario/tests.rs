@@ -128,3 +128,46 @@ fn cells_read_well() {
         "80/s (0.50x capacity)"
     );
 }
+
+/// A ramp from 0 to 200 req/s over 2 s on `/fast`: 200 starts, 50 in the first second and 150
+/// in the second.
+#[test]
+fn a_ramp_raises_the_offered_load_in_a_straight_line() {
+    let scenario = Scenario::parse(
+        r#"
+        [[variant]]
+        limiter = "gate"
+        [load]
+        path = "/fast"
+        [[load.phase]]
+        name = "ramp"
+        shape = "ramp"
+        from = 0
+        to = 200
+        duration = "2s"
+        "#,
+    )
+    .unwrap();
+    let mut narration = Vec::new();
+    let results = run_scenario(&scenario, &mut narration, false).unwrap();
+    let narration = String::from_utf8(narration).unwrap();
+    assert!(
+        narration.contains("ramp: ramp from 0/s to 200/s"),
+        "{narration}"
+    );
+    let report = &results[0].phases[0].report;
+    assert_eq!(
+        report.ramp,
+        Some(crate::RampReport {
+            from: 0.0,
+            to: 200.0
+        })
+    );
+    assert_eq!(report.target_rate, Some(100.0));
+    let due = report.requests + report.missed + report.aborted + report.deferred;
+    assert!(due.abs_diff(200) <= 1, "{report:#?}");
+    let per_second: Vec<u64> = report.timeline.iter().map(|s| s.requests).collect();
+    assert!(per_second[0] < 80 && per_second[1] > 120, "{per_second:?}");
+    let table = results_table(&results, SCENARIO_COLUMNS).markdown();
+    assert!(table.contains("| gate | ramp | 0/s to 200/s |"), "{table}");
+}
