@@ -120,6 +120,9 @@ impl ServerSettings {
             retry_after: self.retry_after,
             adaptive: self.adaptive,
             shutdown_grace: Duration::from_millis(100),
+            // Room for every connection the load may open (the open-loop cap): the scenarios
+            // compare request-level limiters, so the connection limit must not take part.
+            max_connections: 2 * OPEN_LOOP_CAP,
             ..Config::default()
         }
     }
