@@ -25,7 +25,8 @@
 //! - [`App::new`] builds the router and keeps the gate handle ([`app`] when only the router
 //!   is needed);
 //! - [`serve`] runs it on a listener, hardened, until a shutdown future resolves, then drains
-//!   gracefully; [`shutdown_signal`] is the process's SIGTERM/ctrl-c future.
+//!   gracefully; [`shutdown_signal`] is the process's SIGTERM/ctrl-c future
+//!   ([`ShutdownSignals`] to act on a second one too).
 //!
 //! ```no_run
 //! use clap::Parser;
@@ -73,4 +74,4 @@ pub use crate::rate_limit::{
 };
 pub use crate::routes::MAX_SLOW_MS;
 pub use crate::server::{MAX_BODY_BYTES, MAX_HEADER_BYTES, serve};
-pub use crate::shutdown::shutdown_signal;
+pub use crate::shutdown::{ShutdownSignals, shutdown_signal};

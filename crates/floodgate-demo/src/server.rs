@@ -50,7 +50,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// requests get `503` at once), refuse new jobs and cancel the queued ones (their ids are
 /// logged), ask every connection to finish its request in flight and close, and wait for that
 /// and for the running jobs at most `--shutdown-grace`; connections still open after it are
-/// dropped, and jobs still running are logged. Returns once every connection is gone.
+/// dropped, and jobs still running are interrupted (CPU work included: it stops within
+/// microseconds) and end as `cancelled`. Returns once every connection is gone.
 ///
 /// ```
 /// use floodgate_demo::{App, Config, serve};
@@ -145,9 +146,12 @@ where
                 connections = connections.len(),
                 jobs_running = jobs.busy,
                 jobs_queued = jobs.queued,
-                "shutdown grace period over, dropping the connections still open and the jobs \
-                 still running"
+                "shutdown grace period over, dropping the connections still open and \
+                 interrupting the jobs still running"
             );
+            // CPU jobs run on blocking threads, which the runtime waits for when it shuts down:
+            // without this, a long one would keep the process alive well past the grace.
+            app.jobs().interrupt();
         }
     }
     connections.shutdown().await;

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use super::store::{JobId, JobStore, JobView, Retention};
-use super::work::Work;
+use super::work::{Interrupt, Unfinished, Work};
 
 /// The pool's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +77,8 @@ struct Shared {
     store: Mutex<JobStore>,
     queue: tokio::sync::Mutex<mpsc::Receiver<Job>>,
     stop: watch::Sender<bool>,
+    /// Stops the running jobs' work, once shutdown's grace period is over.
+    interrupt: Interrupt,
     queued: AtomicUsize,
     busy: AtomicUsize,
     accepted: AtomicU64,
@@ -99,6 +101,7 @@ impl JobPool {
             store: Mutex::new(JobStore::new(settings.retention)),
             queue: tokio::sync::Mutex::new(receiver),
             stop: watch::Sender::new(false),
+            interrupt: Interrupt::default(),
             queued: AtomicUsize::new(0),
             busy: AtomicUsize::new(0),
             accepted: AtomicU64::new(0),
@@ -227,6 +230,19 @@ impl JobPool {
         }
     }
 
+    /// Stops the running jobs at once (shutdown, when its grace period is over): they end as
+    /// `cancelled`, CPU work included, so that no blocking thread holds up the process's exit.
+    /// Returns how many were running.
+    pub(crate) fn interrupt(&self) -> usize {
+        let shared = &self.inner.shared;
+        let running = shared.busy.load(Ordering::Relaxed);
+        if running > 0 {
+            warn!(running, "job pool: interrupting the jobs still running");
+        }
+        shared.interrupt.raise();
+        running
+    }
+
     /// Spawns the workers on the current runtime, once.
     fn start_workers(&self) {
         let mut workers = self.inner.workers();
@@ -260,17 +276,24 @@ impl Shared {
         self.queued.fetch_sub(1, Ordering::Relaxed);
         let _busy = Busy::enter(&self.busy);
         self.store().start(job.id);
-        let outcome = job.work.run().await;
-        let counter = match &outcome {
-            Ok(_) => &self.done,
-            Err(err) => {
+        let counter = match job.work.run(&self.interrupt).await {
+            Ok(output) => {
+                self.store().finish(job.id, Ok(output));
+                debug!(id = job.id, "job finished");
+                &self.done
+            }
+            Err(Unfinished::Interrupted) => {
+                self.store().cancel(job.id);
+                debug!(id = job.id, "job interrupted");
+                &self.cancelled
+            }
+            Err(Unfinished::Failed(err)) => {
                 warn!(id = job.id, %err, "job failed");
+                self.store().finish(job.id, Err(err));
                 &self.failed
             }
         };
-        self.store().finish(job.id, outcome);
         counter.fetch_add(1, Ordering::Relaxed);
-        debug!(id = job.id, "job finished");
     }
 }
 
@@ -452,6 +475,32 @@ mod tests {
             (stats.done, stats.cancelled, stats.rejected, stats.queued),
             (1, 2, 1, 0)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interrupt_ends_the_running_jobs_as_cancelled_and_lets_shutdown_return() {
+        let pool = pool(2, 4, Duration::ZERO);
+        let running = [
+            pool.submit(sleep_ms(60_000)).await.unwrap(),
+            pool.submit(sleep_ms(60_000)).await.unwrap(),
+        ];
+        settle().await;
+        let shutdown = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.shutdown().await }
+        });
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(!shutdown.is_finished(), "waits for the running jobs");
+
+        let start = Instant::now();
+        assert_eq!(pool.interrupt(), 2);
+        shutdown.await.unwrap();
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        for id in running {
+            assert_eq!(status(&pool, id), JobState::Cancelled);
+        }
+        let stats = pool.stats();
+        assert_eq!((stats.cancelled, stats.done, stats.busy), (2, 0, 0));
     }
 
     #[tokio::test(start_paused = true)]

@@ -61,7 +61,8 @@ pub(crate) enum JobState {
     Done { result: JobResult },
     /// Its work failed (a CPU job's thread panicked or was cancelled).
     Failed { error: String },
-    /// Still queued when the server shut down: never run.
+    /// Still queued when the server shut down (never run), or still running when the
+    /// shutdown's grace period ended (interrupted).
     Cancelled,
 }
 
@@ -151,7 +152,7 @@ impl JobStore {
         self.retire(id, now);
     }
 
-    /// The job was still queued at shutdown and will never run.
+    /// The job was still queued at shutdown and will never run, or was interrupted.
     pub(crate) fn cancel(&mut self, id: JobId) {
         if let Some(entry) = self.jobs.get_mut(&id) {
             entry.state = JobState::Cancelled;
