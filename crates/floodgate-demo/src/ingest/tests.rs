@@ -304,6 +304,118 @@ async fn a_silent_client_is_answered_408() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_trickling_upload_is_cut_off_with_408_and_frees_its_permit() {
+    // The probe's attack: a byte every 29 s, never 30 s of silence.
+    let app = App::new(&Config {
+        ingest: IngestConfig {
+            concurrency: 1,
+            ..IngestConfig::default()
+        },
+        ..config(10, Duration::ZERO)
+    });
+    let router = app.router();
+    let (mut sender, request) = streamed_upload(1);
+    let start = Instant::now();
+    let uploading = spawn(&router, request);
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_secs(29)).await;
+        if uploading.is_finished() || sender.send_data(Bytes::from_static(b" ")).await.is_err() {
+            break;
+        }
+    }
+    let (status, report) = answer(uploading.await.unwrap()).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{report}");
+    assert_eq!(report["error"], "the upload is slower than 1024 bytes/s");
+    // 30 s of head start, plus 1/1024 s earned by the one byte received.
+    let took = Duration::from_millis(report["elapsed_ms"].as_u64().unwrap());
+    assert!(
+        took >= INGEST_IDLE_TIMEOUT && took < INGEST_IDLE_TIMEOUT + Duration::from_secs(1),
+        "{took:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(60));
+    assert_eq!(report["bytes"], 1);
+    drop(sender);
+
+    assert_eq!(
+        app.ingest_gate().snapshot().in_flight,
+        0,
+        "the permit is free"
+    );
+    let (status, report) = send(&router, upload(records(0..5))).await;
+    assert_eq!(
+        (status, report["records"].clone()),
+        (StatusCode::OK, json!(5))
+    );
+    assert_eq!(
+        metric(
+            &router,
+            "floodgate_demo_ingest_uploads_total{outcome=\"too_slow\"}"
+        )
+        .await,
+        1.0
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_upload_at_the_minimum_rate_may_take_its_time() {
+    let router = App::new(&Config {
+        ingest: IngestConfig {
+            min_rate: 1000,
+            ..IngestConfig::default()
+        },
+        ..config(10, Duration::ZERO)
+    })
+    .into_router();
+    let (mut sender, request) = streamed_upload(1);
+    let uploading = spawn(&router, request);
+    // 1000 bytes a second for two minutes, well past the 30 s head start.
+    let record = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(989));
+    assert_eq!(record.len(), 1000);
+    for _ in 0..120 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        sender.send_data(record.clone().into()).await.unwrap();
+    }
+    drop(sender);
+    let (status, report) = answer(uploading.await.unwrap()).await;
+    assert_eq!(
+        (status, report["records"].clone()),
+        (StatusCode::OK, json!(120)),
+        "{report}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn time_the_server_spends_not_reading_is_not_the_clients() {
+    // A sink taking 60 s per batch of one record: the client waits on the server for minutes,
+    // its next chunks ready all along.
+    let router = App::new(&Config {
+        ingest: IngestConfig {
+            min_rate: 1_000_000,
+            batch_size: 1,
+            sink_delay: Duration::from_secs(60),
+            ..IngestConfig::default()
+        },
+        ..config(1, Duration::ZERO)
+    })
+    .into_router();
+    let (mut sender, request) = streamed_upload(8);
+    for id in 0..8 {
+        sender.send_data(records(id..id + 1).into()).await.unwrap();
+    }
+    drop(sender);
+    let (status, report) = send(&router, request).await;
+    assert_eq!(
+        (status, report["records"].clone()),
+        (StatusCode::OK, json!(8)),
+        "{report}"
+    );
+    assert!(
+        report["elapsed_ms"].as_u64().unwrap() >= 7 * 60_000,
+        "{report}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn ingest_has_its_own_gate_not_the_main_one() {
     let app = App::new(&Config {
         max_concurrency: 1,
