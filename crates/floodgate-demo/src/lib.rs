@@ -4,7 +4,7 @@
 //!
 //! | route | gated | what it does |
 //! |---|---|---|
-//! | `GET /slow` | yes | takes one of `--backend-capacity` slots of a simulated backend (a FIFO pool, like a database pool) and holds it for `--delay`, or `?ms=N` (capped at [`MAX_SLOW_MS`]; a bad `N` is answered 400) |
+//! | `GET /slow` | yes | takes one of `--backend-capacity` slots of a simulated backend (a FIFO pool, like a database pool) and holds it for `--delay`, or `?ms=N` (capped at `--max-slow-ms`, at most [`MAX_SLOW_MS`]; a bad `N` is answered 400) |
 //! | `GET /fast` | yes | answers at once |
 //! | `GET /healthz` | never | answers at once |
 //! | `GET /metrics` | never | the gate's, the backend's and the requests' metrics, Prometheus text format |

@@ -171,6 +171,7 @@ fn log_startup(addr: SocketAddr, app: &App) {
         max_queue = config.max_queue,
         retry_after = %format_duration(config.retry_after),
         delay = %format_duration(config.delay),
+        max_slow_ms = config.max_slow_ms,
         backend_capacity = config.backend_capacity,
         header_timeout = %format_duration(config.header_timeout),
         shutdown_grace = %format_duration(config.shutdown_grace),
@@ -181,6 +182,7 @@ fn log_startup(addr: SocketAddr, app: &App) {
         sink_delay = %format_duration(config.ingest.sink_delay),
         ingest_concurrency = config.ingest.concurrency,
         ingest_max_bytes = config.ingest.max_bytes,
+        ingest_min_rate = config.ingest.min_rate,
         "floodgate-demo listening"
     );
 }
