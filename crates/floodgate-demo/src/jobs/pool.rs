@@ -279,16 +279,16 @@ impl Shared {
         let counter = match job.work.run(&self.interrupt).await {
             Ok(output) => {
                 self.store().finish(job.id, Ok(output));
-                debug!(id = job.id, "job finished");
+                debug!(id = %job.id, "job finished");
                 &self.done
             }
             Err(Unfinished::Interrupted) => {
                 self.store().cancel(job.id);
-                debug!(id = job.id, "job interrupted");
+                debug!(id = %job.id, "job interrupted");
                 &self.cancelled
             }
             Err(Unfinished::Failed(err)) => {
-                warn!(id = job.id, %err, "job failed");
+                warn!(id = %job.id, %err, "job failed");
                 self.store().finish(job.id, Err(err));
                 &self.failed
             }
