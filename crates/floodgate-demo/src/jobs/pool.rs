@@ -187,7 +187,8 @@ impl JobPool {
     /// waits for the running ones to finish.
     ///
     /// Cancelled jobs show as `cancelled` to `GET /jobs/{id}`; the log says how many there were
-    /// before any wait, so a shutdown cut short by its grace period loses nothing silently.
+    /// before any wait, so a shutdown cut short by its grace period loses nothing silently,
+    /// and lists the first few ids (a full queue's would make a line of hundreds of KB).
     pub(crate) async fn shutdown(&self) {
         let shared = &self.inner.shared;
         shared.store().close();
@@ -210,7 +211,7 @@ impl JobPool {
         if !cancelled.is_empty() {
             warn!(
                 cancelled = cancelled.len(),
-                ids = ?cancelled,
+                ids = %IdSample(&cancelled),
                 running,
                 "job pool shutting down: cancelled the jobs still queued"
             );
@@ -317,6 +318,30 @@ async fn next_job(queue: &tokio::sync::Mutex<mpsc::Receiver<Job>>) -> Option<Job
     queue.lock().await.recv().await
 }
 
+/// How many job ids a log line lists at most; the count beside them is always complete.
+const LOGGED_IDS: usize = 5;
+
+/// Job ids for a log line: the first [`LOGGED_IDS`], then how many more.
+struct IdSample<'a>(&'a [JobId]);
+
+impl std::fmt::Display for IdSample<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = &self.0[..self.0.len().min(LOGGED_IDS)];
+        f.write_str("[")?;
+        for (i, id) in shown.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{id}")?;
+        }
+        let more = self.0.len() - shown.len();
+        if more > 0 {
+            write!(f, ", and {more} more")?;
+        }
+        f.write_str("]")
+    }
+}
+
 /// Counts a worker as busy for as long as it lives.
 struct Busy<'a>(&'a AtomicUsize);
 
@@ -362,6 +387,20 @@ mod tests {
         for _ in 0..16 {
             tokio::task::yield_now().await;
         }
+    }
+
+    #[test]
+    fn logged_ids_are_a_bounded_sample() {
+        let mut store = JobStore::new(Retention::default());
+        let ids: Vec<JobId> = (0..1000).map(|_| store.insert(sleep_ms(1))).collect();
+        let line = IdSample(&ids).to_string();
+        assert!(line.len() < 250, "{line}");
+        assert!(line.starts_with(&format!("[{}, ", ids[0])), "{line}");
+        assert!(line.ends_with(", and 995 more]"), "{line}");
+        assert!(!line.contains(&ids[LOGGED_IDS].to_string()), "{line}");
+        let two = IdSample(&ids[..2]).to_string();
+        assert_eq!(two, format!("[{}, {}]", ids[0], ids[1]));
+        assert_eq!(IdSample(&[]).to_string(), "[]");
     }
 
     #[tokio::test(start_paused = true)]

@@ -135,3 +135,43 @@ async fn sigterm_finishes_the_running_job_and_logs_the_queued_ones() {
         "{log:?}"
     );
 }
+
+#[tokio::test]
+async fn shutdown_logs_a_count_and_a_bounded_sample_of_the_cancelled_jobs() {
+    let mut demo = DemoProcess::start(&[
+        "--workers",
+        "1",
+        "--job-queue",
+        "200",
+        "--shutdown-grace",
+        "1s",
+    ]);
+    let client = client();
+    for _ in 0..101 {
+        let (status, _, _) = submit(&client, demo.url("/jobs?ms=60000")).await;
+        assert_eq!(status, 202);
+    }
+    send_signal(demo.pid(), "TERM");
+    assert_eq!(demo.exit_status().await.code(), Some(0));
+    eventually("the cancellation is logged", || {
+        let log = demo.log();
+        async move {
+            log.iter()
+                .any(|line| line.contains("cancelled the jobs still queued"))
+        }
+    })
+    .await;
+    let log = demo.log();
+    let line = log
+        .iter()
+        .find(|line| line.contains("cancelled the jobs still queued"))
+        .unwrap();
+    // One hundred ids of 32 digits would make a line of 3.6 KB.
+    assert!(line.len() < 600, "{} bytes: {line}", line.len());
+    // The first job runs (unless shutdown came before a worker took it).
+    assert!(
+        (line.contains("cancelled=100") && line.contains("and 95 more"))
+            || (line.contains("cancelled=101") && line.contains("and 96 more")),
+        "{line}"
+    );
+}
