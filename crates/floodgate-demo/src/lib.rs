@@ -53,6 +53,7 @@ mod app;
 mod backend;
 mod config;
 mod healthcheck;
+mod host;
 mod ingest;
 mod jobs;
 mod limiter;

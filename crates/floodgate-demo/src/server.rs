@@ -38,7 +38,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// the request head must arrive within `--header-timeout` (or the connection is closed), and may
 /// be at most [`MAX_HEADER_BYTES`] (`431`); bodies are capped by the app at [`MAX_BODY_BYTES`]
 /// (`413`; `--ingest-max-bytes` for `/ingest`); malformed requests get `400` and the connection
-/// is closed. Accepted sockets use `TCP_NODELAY`. Accept errors are logged and never end the
+/// is closed, and so do HTTP/1.1 requests without a `Host` and requests with two or an invalid
+/// one (RFC 9112 §3.2, which hyper leaves to the application). Accepted sockets use `TCP_NODELAY`. Accept errors are logged and never end the
 /// loop. Every request carries its peer address as axum's
 /// [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo), as with axum's
 /// `into_make_service_with_connect_info`: the admin route
@@ -88,7 +89,10 @@ where
     http.timer(TokioTimer::new())
         .header_read_timeout(app.config().header_timeout)
         .max_header_size(MAX_HEADER_BYTES);
-    let router = app.router();
+    // RFC 9112 §3.2's Host rule, which hyper does not enforce.
+    let router = app
+        .router()
+        .layer(axum::middleware::from_fn(crate::host::require_host));
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
 
