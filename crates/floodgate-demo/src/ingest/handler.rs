@@ -166,10 +166,59 @@ impl Pace {
     }
 }
 
+/// Frames smaller than this are "small": see [`SmallFrames`].
+pub(crate) const SMALL_FRAME_BYTES: usize = 512;
+
+/// How many small frames per second one upload is read at, at most (after a burst of a tenth
+/// of that).
+pub(crate) const MAX_SMALL_FRAMES_PER_SECOND: u32 = 20_000;
+
+/// Backpressure on tiny body frames. Each frame costs hyper and the pipeline a few task
+/// wake-ups whatever its size, so a body sent in 1-byte chunks costs about 750 times the CPU
+/// per byte of one sent in 64 KiB chunks (measured: 16 µs against 22 ns per byte, debug
+/// build). Hyper hands the body over one chunk per poll, so the frames cannot be merged before
+/// they cost; instead, an upload's small frames are read at most [`MAX_SMALL_FRAMES_PER_SECOND`]
+/// (the server stops reading meanwhile, as when its pipeline is full, and that time is not
+/// the client's under `--ingest-min-rate`), which bounds the CPU one upload can take. Normal
+/// uploads, in frames of kilobytes, are never slowed; a client sending one small record per
+/// chunk is held to 20,000 records per second.
+#[derive(Debug)]
+struct SmallFrames {
+    /// When the next small frame is due, were they read at exactly the limit (GCRA).
+    due: Instant,
+}
+
+impl SmallFrames {
+    const INTERVAL: Duration =
+        Duration::from_nanos(1_000_000_000 / MAX_SMALL_FRAMES_PER_SECOND as u64);
+    /// How far ahead of the schedule an upload may run.
+    const BURST: Duration = Duration::from_millis(100);
+
+    fn new() -> Self {
+        Self {
+            due: Instant::now(),
+        }
+    }
+
+    /// Counts a frame of `bytes`; waits if small ones come faster than the limit. The wait
+    /// lets half a burst build up, so that timers fire every few hundred frames, not per frame.
+    async fn frame(&mut self, bytes: usize) {
+        if bytes >= SMALL_FRAME_BYTES {
+            return;
+        }
+        let now = Instant::now();
+        self.due = self.due.max(now) + Self::INTERVAL;
+        if self.due > now + Self::BURST {
+            tokio::time::sleep_until(self.due - Self::BURST / 2).await;
+        }
+    }
+}
+
 /// Reads the body frame by frame into the pipeline, one chunk at a time: the next frame is
 /// asked for only once the pipeline has taken the last one. The wait for each frame is bounded
-/// by `pace`.
+/// by `pace`; small frames are read at a bounded rate ([`SmallFrames`]).
 async fn feed(mut body: Body, pipeline: &Pipeline, mut pace: Pace) -> Result<(), Cut> {
+    let mut small_frames = SmallFrames::new();
     loop {
         let (wait, cut) = pace.next_wait();
         let asked = Instant::now();
@@ -187,6 +236,7 @@ async fn feed(mut body: Body, pipeline: &Pipeline, mut pace: Pace) -> Result<(),
         // Trailers, if any, carry no records.
         if let Ok(data) = frame.into_data() {
             pace.received(data.len(), waited);
+            small_frames.frame(data.len()).await;
             pipeline.push(data).await.map_err(|Broken| Cut::Broken)?;
         } else {
             pace.received(0, waited);

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
+use super::handler::{MAX_SMALL_FRAMES_PER_SECOND, SMALL_FRAME_BYTES};
 use super::{INGEST_IDLE_TIMEOUT, IngestConfig};
 use crate::app::App;
 use crate::config::Config;
@@ -413,6 +414,54 @@ async fn time_the_server_spends_not_reading_is_not_the_clients() {
         report["elapsed_ms"].as_u64().unwrap() >= 7 * 60_000,
         "{report}"
     );
+}
+
+/// Sends `body` as frames of `size` bytes from a task; returns the answer and how long it took.
+async fn upload_in_frames(
+    router: &Router,
+    body: String,
+    size: usize,
+) -> (StatusCode, Value, Duration) {
+    let (mut sender, request) = streamed_upload(64);
+    let start = Instant::now();
+    let uploading = spawn(router, request);
+    let bytes = Bytes::from(body);
+    for offset in (0..bytes.len()).step_by(size) {
+        let frame = bytes.slice(offset..bytes.len().min(offset + size));
+        sender.send_data(frame).await.unwrap();
+    }
+    drop(sender);
+    let (status, report) = answer(uploading.await.unwrap()).await;
+    (status, report, start.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn tiny_frames_are_read_at_a_bounded_rate() {
+    let router = App::new(&config(1000, Duration::ZERO)).into_router();
+    // 4,000 records of 15 bytes in 1-byte frames: 60,000 frames, three seconds at the limit.
+    let body = records(1_000_000..1_004_000);
+    assert_eq!(body.len(), 60_000);
+    let (status, report, took) = upload_in_frames(&router, body, 1).await;
+    assert_eq!(
+        (status, report["records"].clone()),
+        (StatusCode::OK, json!(4000)),
+        "{report}"
+    );
+    let frames = 60_000.0 / f64::from(MAX_SMALL_FRAMES_PER_SECOND);
+    assert!(
+        took.as_secs_f64() >= frames - 0.2 && took.as_secs_f64() <= frames + 0.5,
+        "{took:?}"
+    );
+
+    // The same bytes in frames that are not small go at once.
+    let body = records(1_000_000..1_004_000);
+    let (status, report, took) = upload_in_frames(&router, body, SMALL_FRAME_BYTES).await;
+    assert_eq!(
+        (status, report["records"].clone()),
+        (StatusCode::OK, json!(4000)),
+        "{report}"
+    );
+    assert!(took < Duration::from_millis(200), "{took:?}");
 }
 
 #[tokio::test(start_paused = true)]
