@@ -178,6 +178,7 @@ fn bad_flags_exit_2_naming_the_flag() {
         (&["--workers", "0"], "--workers"),
         (&["--ingest-max-bytes", "lots"], "--ingest-max-bytes"),
         (&["--ingest-min-rate", "0"], "--ingest-min-rate"),
+        (&["--max-slow-ms", "60001"], "--max-slow-ms"),
     ];
     for (args, flag) in flags {
         let args = [&["--addr", "127.0.0.1:0"], args].concat();
