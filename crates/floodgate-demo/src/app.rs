@@ -76,6 +76,7 @@ impl App {
         let state = AppState {
             backend,
             delay: config.delay,
+            max_slow_ms: config.max_slow_ms,
             metrics: Arc::clone(&metrics),
         };
         let router = gated
@@ -297,6 +298,26 @@ mod tests {
             let response = router.clone().oneshot(get(bad)).await.unwrap();
             assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn max_slow_ms_lowers_the_cap_on_the_query() {
+        let router = app(&Config {
+            max_slow_ms: 2000,
+            ..config(Limiter::Gate, 4, 4)
+        });
+        let capped = spawn(&router, "/slow?ms=60000");
+        let under = spawn(&router, "/slow?ms=1500");
+        let default = spawn(&router, "/slow");
+        assert_eq!(
+            capped.await.unwrap(),
+            (StatusCode::OK, Duration::from_millis(2000))
+        );
+        assert_eq!(
+            under.await.unwrap(),
+            (StatusCode::OK, Duration::from_millis(1500))
+        );
+        assert_eq!(default.await.unwrap(), (StatusCode::OK, DELAY), "--delay");
     }
 
     #[tokio::test]

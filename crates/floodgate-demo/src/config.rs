@@ -177,6 +177,18 @@ pub struct Config {
     )]
     pub delay: Duration,
 
+    /// The longest work time a client may ask of /slow with `?ms=N` (larger values are capped
+    /// to it), in milliseconds, at most 60000: a client holds a permit this long at most.
+    #[arg(
+        long,
+        env = "FLOODGATE_MAX_SLOW_MS",
+        default_value_t = crate::MAX_SLOW_MS,
+        value_parser = parse::max_slow_ms,
+        value_name = "MS",
+        help_heading = "Simulated backend"
+    )]
+    pub max_slow_ms: u64,
+
     /// Slots of the simulated backend behind /slow (a FIFO pool, like a database pool).
     #[arg(
         long,
@@ -220,6 +232,7 @@ impl Default for Config {
             max_queue: 1024,
             retry_after: Duration::from_secs(1),
             delay: Duration::from_millis(200),
+            max_slow_ms: crate::MAX_SLOW_MS,
             backend_capacity: 64,
             adaptive: AdaptiveConfig::default(),
             rate_limit: RateLimitConfig::default(),
@@ -299,6 +312,7 @@ mod tests {
             "--max-queue=0",
             "--retry-after=2s",
             "--delay=1s",
+            "--max-slow-ms=2000",
             "--backend-capacity=8",
         ])
         .unwrap();
@@ -316,6 +330,7 @@ mod tests {
                 max_queue: 0,
                 retry_after: Duration::from_secs(2),
                 delay: Duration::from_secs(1),
+                max_slow_ms: 2000,
                 backend_capacity: 8,
                 adaptive: AdaptiveConfig::default(),
                 rate_limit: RateLimitConfig::default(),
@@ -337,6 +352,8 @@ mod tests {
             (&["--backend-capacity", "0"], "--backend-capacity"),
             (&["--max-queue=-1"], "--max-queue"),
             (&["--limiter", "nginx"], "--limiter"),
+            (&["--max-slow-ms", "60001"], "--max-slow-ms"),
+            (&["--max-slow-ms", "1s"], "--max-slow-ms"),
         ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.exit_code(), 2);

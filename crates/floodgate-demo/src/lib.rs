@@ -4,7 +4,7 @@
 //!
 //! | route | gated | what it does |
 //! |---|---|---|
-//! | `GET /slow` | yes | takes one of `--backend-capacity` slots of a simulated backend (a FIFO pool, like a database pool) and holds it for `--delay`, or `?ms=N` (capped at [`MAX_SLOW_MS`]; a bad `N` is answered 400) |
+//! | `GET /slow` | yes | takes one of `--backend-capacity` slots of a simulated backend (a FIFO pool, like a database pool) and holds it for `--delay`, or `?ms=N` (capped at `--max-slow-ms`, at most [`MAX_SLOW_MS`]; a bad `N` is answered 400) |
 //! | `GET /fast` | yes | answers at once |
 //! | `GET /healthz` | never | answers at once |
 //! | `GET /metrics` | never | the gate's, the backend's and the requests' metrics, Prometheus text format |
@@ -25,7 +25,8 @@
 //! - [`App::new`] builds the router and keeps the gate handle ([`app`] when only the router
 //!   is needed);
 //! - [`serve`] runs it on a listener, hardened, until a shutdown future resolves, then drains
-//!   gracefully; [`shutdown_signal`] is the process's SIGTERM/ctrl-c future.
+//!   gracefully; [`shutdown_signal`] is the process's SIGTERM/ctrl-c future
+//!   ([`ShutdownSignals`] to act on a second one too).
 //!
 //! ```no_run
 //! use clap::Parser;
@@ -52,6 +53,7 @@ mod app;
 mod backend;
 mod config;
 mod healthcheck;
+mod host;
 mod ingest;
 mod jobs;
 mod limiter;
@@ -73,4 +75,4 @@ pub use crate::rate_limit::{
 };
 pub use crate::routes::MAX_SLOW_MS;
 pub use crate::server::{MAX_BODY_BYTES, MAX_HEADER_BYTES, serve};
-pub use crate::shutdown::shutdown_signal;
+pub use crate::shutdown::{ShutdownSignals, shutdown_signal};

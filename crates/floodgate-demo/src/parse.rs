@@ -30,6 +30,17 @@ pub(crate) fn backend_capacity(value: &str) -> Result<usize, String> {
     Ok(capacity)
 }
 
+/// A `--max-slow-ms`: whole milliseconds, at most [`MAX_SLOW_MS`](crate::MAX_SLOW_MS).
+pub(crate) fn max_slow_ms(value: &str) -> Result<u64, String> {
+    let ms = value
+        .parse::<u64>()
+        .map_err(|err| format!("not a whole number of milliseconds: {err}"))?;
+    if ms > crate::MAX_SLOW_MS {
+        return Err(format!("must be at most {}", crate::MAX_SLOW_MS));
+    }
+    Ok(ms)
+}
+
 /// A humantime duration (`250ms`, `2s`, `1m 30s`), at most [`MAX_DURATION`].
 pub(crate) fn duration(value: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(value)

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use crate::backend::Backend;
 use crate::metrics::{self, Metrics};
 
-/// The largest work time `/slow?ms=N` asks for; larger values are capped to it.
+/// The largest work time `/slow?ms=N` asks for; larger values are capped to it. The default and
+/// the upper bound of `--max-slow-ms`, which lowers it.
 pub const MAX_SLOW_MS: u64 = 60_000;
 
 /// What the handlers share.
@@ -20,13 +21,15 @@ pub(crate) struct AppState {
     pub(crate) backend: Backend,
     /// Work time of `/slow` without `?ms=`.
     pub(crate) delay: Duration,
+    /// The cap on `?ms=` (`--max-slow-ms`).
+    pub(crate) max_slow_ms: u64,
     pub(crate) metrics: Arc<Metrics>,
 }
 
 /// The query string of `/slow`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct SlowParams {
-    /// Work time in milliseconds, instead of `--delay`; capped at [`MAX_SLOW_MS`].
+    /// Work time in milliseconds, instead of `--delay`; capped at `--max-slow-ms`.
     ms: Option<u64>,
 }
 
@@ -36,9 +39,9 @@ pub(crate) async fn slow(
     State(state): State<AppState>,
     Query(params): Query<SlowParams>,
 ) -> &'static str {
-    let work = params
-        .ms
-        .map_or(state.delay, |ms| Duration::from_millis(ms.min(MAX_SLOW_MS)));
+    let work = params.ms.map_or(state.delay, |ms| {
+        Duration::from_millis(ms.min(state.max_slow_ms))
+    });
     state.backend.work(work).await;
     "ok\n"
 }

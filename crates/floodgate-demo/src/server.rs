@@ -38,7 +38,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// the request head must arrive within `--header-timeout` (or the connection is closed), and may
 /// be at most [`MAX_HEADER_BYTES`] (`431`); bodies are capped by the app at [`MAX_BODY_BYTES`]
 /// (`413`; `--ingest-max-bytes` for `/ingest`); malformed requests get `400` and the connection
-/// is closed. Accepted sockets use `TCP_NODELAY`. Accept errors are logged and never end the
+/// is closed, and so do HTTP/1.1 requests without a `Host` and requests with two or an invalid
+/// one (RFC 9112 §3.2, which hyper leaves to the application). Accepted sockets use `TCP_NODELAY`. Accept errors are logged and never end the
 /// loop. Every request carries its peer address as axum's
 /// [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo), as with axum's
 /// `into_make_service_with_connect_info`: the admin route
@@ -50,7 +51,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// requests get `503` at once), refuse new jobs and cancel the queued ones (their ids are
 /// logged), ask every connection to finish its request in flight and close, and wait for that
 /// and for the running jobs at most `--shutdown-grace`; connections still open after it are
-/// dropped, and jobs still running are logged. Returns once every connection is gone.
+/// dropped, and jobs still running are interrupted (CPU work included: it stops within
+/// microseconds) and end as `cancelled`. Returns once every connection is gone.
 ///
 /// ```
 /// use floodgate_demo::{App, Config, serve};
@@ -87,7 +89,10 @@ where
     http.timer(TokioTimer::new())
         .header_read_timeout(app.config().header_timeout)
         .max_header_size(MAX_HEADER_BYTES);
-    let router = app.router();
+    // RFC 9112 §3.2's Host rule, which hyper does not enforce.
+    let router = app
+        .router()
+        .layer(axum::middleware::from_fn(crate::host::require_host));
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let limit = app.connection_limit().clone();
@@ -151,9 +156,12 @@ where
                 connections = connections.len(),
                 jobs_running = jobs.busy,
                 jobs_queued = jobs.queued,
-                "shutdown grace period over, dropping the connections still open and the jobs \
-                 still running"
+                "shutdown grace period over, dropping the connections still open and \
+                 interrupting the jobs still running"
             );
+            // CPU jobs run on blocking threads, which the runtime waits for when it shuts down:
+            // without this, a long one would keep the process alive well past the grace.
+            app.jobs().interrupt();
         }
     }
     connections.shutdown().await;
@@ -173,6 +181,7 @@ fn log_startup(addr: SocketAddr, app: &App) {
         max_queue = config.max_queue,
         retry_after = %format_duration(config.retry_after),
         delay = %format_duration(config.delay),
+        max_slow_ms = config.max_slow_ms,
         backend_capacity = config.backend_capacity,
         header_timeout = %format_duration(config.header_timeout),
         max_connections = config.max_connections,
@@ -185,6 +194,7 @@ fn log_startup(addr: SocketAddr, app: &App) {
         sink_delay = %format_duration(config.ingest.sink_delay),
         ingest_concurrency = config.ingest.concurrency,
         ingest_max_bytes = config.ingest.max_bytes,
+        ingest_min_rate = config.ingest.min_rate,
         "floodgate-demo listening"
     );
 }

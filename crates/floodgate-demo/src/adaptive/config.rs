@@ -100,7 +100,7 @@ impl AdaptiveConfig {
     }
 }
 
-/// A `--limit-algorithm`: which [`floodgate::LimitAlgorithm`] sets the gate's limit:
+/// A `--limit-algorithm`: which [`floodgate::limit::LimitAlgorithm`] sets the gate's limit:
 /// [`Fixed`](floodgate::limit::Fixed), [`Aimd`](floodgate::limit::Aimd), [`Gradient2`](floodgate::limit::Gradient2)
 /// or [`Vegas`](floodgate::limit::Vegas).
 ///

@@ -86,11 +86,25 @@ pub struct IngestConfig {
         help_heading = "Ingest pipeline (/ingest)"
     )]
     pub max_bytes: usize,
+
+    /// The slowest upload accepted, in bytes per second (1KiB, 500B): the time the server waits
+    /// for the body may not exceed 30 s plus one second per this many bytes received (time the
+    /// server spends not reading, because its pipeline is full, does not count). Slower
+    /// uploads are answered 408, and their permit freed.
+    #[arg(
+        long = "ingest-min-rate",
+        env = "FLOODGATE_INGEST_MIN_RATE",
+        default_value = "1KiB",
+        value_parser = byte_rate,
+        value_name = "BYTES_PER_SECOND",
+        help_heading = "Ingest pipeline (/ingest)"
+    )]
+    pub min_rate: usize,
 }
 
 impl Default for IngestConfig {
     /// The flags' defaults: batches of 1000 records, flushed after 100ms, a sink taking 10ms
-    /// per batch, 4 uploads at once, 1 GiB per upload.
+    /// per batch, 4 uploads at once, 1 GiB per upload, at least 1 KiB/s.
     fn default() -> Self {
         Self {
             batch_size: 1000,
@@ -98,6 +112,7 @@ impl Default for IngestConfig {
             sink_delay: Duration::from_millis(10),
             concurrency: 4,
             max_bytes: 1 << 30,
+            min_rate: 1024,
         }
     }
 }
@@ -108,6 +123,11 @@ fn batch_size(value: &str) -> Result<usize, String> {
         return Err(format!("must be at most {MAX_BATCH_SIZE}"));
     }
     Ok(size)
+}
+
+/// A rate in bytes per second: a [size](byte_size), optionally followed by `/s`.
+fn byte_rate(value: &str) -> Result<usize, String> {
+    byte_size(value.strip_suffix("/s").unwrap_or(value))
 }
 
 /// A size in bytes: a whole number, optionally followed by a unit (`B`, `KB`, `MB`, `GB`,
@@ -162,6 +182,7 @@ mod tests {
                 "--sink-delay=0s",
                 "--ingest-concurrency=2",
                 "--ingest-max-bytes=64MiB",
+                "--ingest-min-rate=10KB/s",
             ])
             .unwrap(),
             IngestConfig {
@@ -170,6 +191,7 @@ mod tests {
                 sink_delay: Duration::ZERO,
                 concurrency: 2,
                 max_bytes: 64 << 20,
+                min_rate: 10_000,
             }
         );
     }
@@ -183,6 +205,8 @@ mod tests {
             (&["--sink-delay", "slow"], "--sink-delay"),
             (&["--ingest-concurrency", "0"], "--ingest-concurrency"),
             (&["--ingest-max-bytes", "1TB"], "--ingest-max-bytes"),
+            (&["--ingest-min-rate", "0"], "--ingest-min-rate"),
+            (&["--ingest-min-rate", "fast"], "--ingest-min-rate"),
         ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.exit_code(), 2);
@@ -199,6 +223,8 @@ mod tests {
         assert_eq!(byte_size("3 MiB"), Ok(3 << 20));
         assert_eq!(byte_size("2GB"), Ok(2_000_000_000));
         assert_eq!(byte_size("1GiB"), Ok(1 << 30));
+        assert_eq!(byte_rate("1KiB/s"), Ok(1024));
+        assert_eq!(byte_rate("500"), Ok(500));
         assert!(byte_size("0").unwrap_err().contains("at least 1"));
         assert!(byte_size("1TB").unwrap_err().contains("unknown unit"));
         assert!(byte_size("MiB").unwrap_err().contains("expected a size"));

@@ -23,6 +23,8 @@ pub(crate) enum Outcome {
     TooLarge,
     /// The client sent nothing for too long (408).
     Idle,
+    /// The client sent slower than `--ingest-min-rate` (408).
+    TooSlow,
     /// The body broke off: the client went away, or sent a broken body.
     Aborted,
     /// A pipeline stage failed (a bug; 500).
@@ -30,10 +32,11 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
-    const ALL: [Outcome; 5] = [
+    const ALL: [Outcome; 6] = [
         Outcome::Complete,
         Outcome::TooLarge,
         Outcome::Idle,
+        Outcome::TooSlow,
         Outcome::Aborted,
         Outcome::Failed,
     ];
@@ -43,6 +46,7 @@ impl Outcome {
             Outcome::Complete => "complete",
             Outcome::TooLarge => "too_large",
             Outcome::Idle => "idle",
+            Outcome::TooSlow => "too_slow",
             Outcome::Aborted => "aborted",
             Outcome::Failed => "failed",
         }
@@ -256,7 +260,7 @@ impl Collector for IngestCollector {
         }
         let mut uploads = encoder.encode_descriptor(
             "floodgate_demo_ingest_uploads",
-            "Uploads to /ingest by outcome: complete, too_large, idle, aborted, failed.",
+            "Uploads to /ingest by outcome: complete, too_large, idle, too_slow, aborted, failed.",
             None,
             MetricType::Counter,
         )?;

@@ -39,6 +39,8 @@ use crate::config::Config;
 pub(crate) struct Ingest {
     settings: PipelineSettings,
     max_bytes: usize,
+    /// `--ingest-min-rate`, bytes per second.
+    min_rate: usize,
     stats: Arc<IngestStats>,
     gate: GateLayer,
 }
@@ -60,6 +62,7 @@ impl Ingest {
                 sink_delay: ingest.sink_delay,
             },
             max_bytes: ingest.max_bytes,
+            min_rate: ingest.min_rate,
             stats: Arc::default(),
             gate,
         }

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
+use super::handler::{MAX_SMALL_FRAMES_PER_SECOND, SMALL_FRAME_BYTES};
 use super::{INGEST_IDLE_TIMEOUT, IngestConfig};
 use crate::app::App;
 use crate::config::Config;
@@ -301,6 +302,166 @@ async fn a_silent_client_is_answered_408() {
         "stored by the batch timeout meanwhile"
     );
     drop(sender);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trickling_upload_is_cut_off_with_408_and_frees_its_permit() {
+    // The probe's attack: a byte every 29 s, never 30 s of silence.
+    let app = App::new(&Config {
+        ingest: IngestConfig {
+            concurrency: 1,
+            ..IngestConfig::default()
+        },
+        ..config(10, Duration::ZERO)
+    });
+    let router = app.router();
+    let (mut sender, request) = streamed_upload(1);
+    let start = Instant::now();
+    let uploading = spawn(&router, request);
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_secs(29)).await;
+        if uploading.is_finished() || sender.send_data(Bytes::from_static(b" ")).await.is_err() {
+            break;
+        }
+    }
+    let (status, report) = answer(uploading.await.unwrap()).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{report}");
+    assert_eq!(report["error"], "the upload is slower than 1024 bytes/s");
+    // 30 s of head start, plus 1/1024 s earned by the one byte received.
+    let took = Duration::from_millis(report["elapsed_ms"].as_u64().unwrap());
+    assert!(
+        took >= INGEST_IDLE_TIMEOUT && took < INGEST_IDLE_TIMEOUT + Duration::from_secs(1),
+        "{took:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(60));
+    assert_eq!(report["bytes"], 1);
+    drop(sender);
+
+    assert_eq!(
+        app.ingest_gate().snapshot().in_flight,
+        0,
+        "the permit is free"
+    );
+    let (status, report) = send(&router, upload(records(0..5))).await;
+    assert_eq!(
+        (status, report["records"].clone()),
+        (StatusCode::OK, json!(5))
+    );
+    assert_eq!(
+        metric(
+            &router,
+            "floodgate_demo_ingest_uploads_total{outcome=\"too_slow\"}"
+        )
+        .await,
+        1.0
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_upload_at_the_minimum_rate_may_take_its_time() {
+    let router = App::new(&Config {
+        ingest: IngestConfig {
+            min_rate: 1000,
+            ..IngestConfig::default()
+        },
+        ..config(10, Duration::ZERO)
+    })
+    .into_router();
+    let (mut sender, request) = streamed_upload(1);
+    let uploading = spawn(&router, request);
+    // 1000 bytes a second for two minutes, well past the 30 s head start.
+    let record = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(989));
+    assert_eq!(record.len(), 1000);
+    for _ in 0..120 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        sender.send_data(record.clone().into()).await.unwrap();
+    }
+    drop(sender);
+    let (status, report) = answer(uploading.await.unwrap()).await;
+    assert_eq!(
+        (status, report["records"].clone()),
+        (StatusCode::OK, json!(120)),
+        "{report}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn time_the_server_spends_not_reading_is_not_the_clients() {
+    // A sink taking 60 s per batch of one record: the client waits on the server for minutes,
+    // its next chunks ready all along.
+    let router = App::new(&Config {
+        ingest: IngestConfig {
+            min_rate: 1_000_000,
+            batch_size: 1,
+            sink_delay: Duration::from_secs(60),
+            ..IngestConfig::default()
+        },
+        ..config(1, Duration::ZERO)
+    })
+    .into_router();
+    let (mut sender, request) = streamed_upload(8);
+    for id in 0..8 {
+        sender.send_data(records(id..id + 1).into()).await.unwrap();
+    }
+    drop(sender);
+    let (status, report) = send(&router, request).await;
+    assert_eq!(
+        (status, report["records"].clone()),
+        (StatusCode::OK, json!(8)),
+        "{report}"
+    );
+    assert!(
+        report["elapsed_ms"].as_u64().unwrap() >= 7 * 60_000,
+        "{report}"
+    );
+}
+
+/// Sends `body` as frames of `size` bytes from a task; returns the answer and how long it took.
+async fn upload_in_frames(
+    router: &Router,
+    body: String,
+    size: usize,
+) -> (StatusCode, Value, Duration) {
+    let (mut sender, request) = streamed_upload(64);
+    let start = Instant::now();
+    let uploading = spawn(router, request);
+    let bytes = Bytes::from(body);
+    for offset in (0..bytes.len()).step_by(size) {
+        let frame = bytes.slice(offset..bytes.len().min(offset + size));
+        sender.send_data(frame).await.unwrap();
+    }
+    drop(sender);
+    let (status, report) = answer(uploading.await.unwrap()).await;
+    (status, report, start.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn tiny_frames_are_read_at_a_bounded_rate() {
+    let router = App::new(&config(1000, Duration::ZERO)).into_router();
+    // 4,000 records of 15 bytes in 1-byte frames: 60,000 frames, three seconds at the limit.
+    let body = records(1_000_000..1_004_000);
+    assert_eq!(body.len(), 60_000);
+    let (status, report, took) = upload_in_frames(&router, body, 1).await;
+    assert_eq!(
+        (status, report["records"].clone()),
+        (StatusCode::OK, json!(4000)),
+        "{report}"
+    );
+    let frames = 60_000.0 / f64::from(MAX_SMALL_FRAMES_PER_SECOND);
+    assert!(
+        took.as_secs_f64() >= frames - 0.2 && took.as_secs_f64() <= frames + 0.5,
+        "{took:?}"
+    );
+
+    // The same bytes in frames that are not small go at once.
+    let body = records(1_000_000..1_004_000);
+    let (status, report, took) = upload_in_frames(&router, body, SMALL_FRAME_BYTES).await;
+    assert_eq!(
+        (status, report["records"].clone()),
+        (StatusCode::OK, json!(4000)),
+        "{report}"
+    );
+    assert!(took < Duration::from_millis(200), "{took:?}");
 }
 
 #[tokio::test(start_paused = true)]

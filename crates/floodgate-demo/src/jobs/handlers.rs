@@ -66,8 +66,8 @@ pub(crate) async fn submit(
 }
 
 /// The job's state (`queued`, `running`, `done` with its result, `failed`, `cancelled`), or
-/// `404` for an unknown id or an evicted result. A non-numeric id is answered 400 by the `Path`
-/// extractor.
+/// `404` for an unknown id or an evicted result. An id that is not 32 hex digits is answered
+/// 400 by the `Path` extractor.
 pub(crate) async fn status(State(jobs): State<Jobs>, Path(id): Path<JobId>) -> Response {
     match jobs.pool.status(id) {
         Some(view) => Json(view).into_response(),

@@ -1,8 +1,8 @@
 //! `/jobs`: a bounded worker pool, the classic answer to work that takes longer than a request
 //! should.
 //!
-//! `POST /jobs` queues a job and answers at once, `202 Accepted` with the job's id and
-//! `Location: /jobs/{id}`; `--workers` tasks take jobs from a queue of `--job-queue` places.
+//! `POST /jobs` queues a job and answers at once, `202 Accepted` with the job's id (32 hex
+//! digits, [unguessable](id)) and `Location: /jobs/{id}`; `--workers` tasks take jobs from a queue of `--job-queue` places.
 //! When every place is taken the submission waits up to `--max-wait` for one, then is answered
 //! `503` with `Retry-After`: the queue bounds the pending work, so a burst cannot pile up
 //! unbounded work (and memory) behind the workers. `GET /jobs/{id}` reports the job as
@@ -18,6 +18,7 @@
 
 mod config;
 mod handlers;
+mod id;
 mod metrics;
 mod pool;
 mod store;

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use super::store::{JobId, JobStore, JobView, Retention};
-use super::work::Work;
+use super::work::{Interrupt, Unfinished, Work};
 
 /// The pool's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +77,8 @@ struct Shared {
     store: Mutex<JobStore>,
     queue: tokio::sync::Mutex<mpsc::Receiver<Job>>,
     stop: watch::Sender<bool>,
+    /// Stops the running jobs' work, once shutdown's grace period is over.
+    interrupt: Interrupt,
     queued: AtomicUsize,
     busy: AtomicUsize,
     accepted: AtomicU64,
@@ -99,6 +101,7 @@ impl JobPool {
             store: Mutex::new(JobStore::new(settings.retention)),
             queue: tokio::sync::Mutex::new(receiver),
             stop: watch::Sender::new(false),
+            interrupt: Interrupt::default(),
             queued: AtomicUsize::new(0),
             busy: AtomicUsize::new(0),
             accepted: AtomicU64::new(0),
@@ -184,7 +187,8 @@ impl JobPool {
     /// waits for the running ones to finish.
     ///
     /// Cancelled jobs show as `cancelled` to `GET /jobs/{id}`; the log says how many there were
-    /// before any wait, so a shutdown cut short by its grace period loses nothing silently.
+    /// before any wait, so a shutdown cut short by its grace period loses nothing silently,
+    /// and lists the first few ids (a full queue's would make a line of hundreds of KB).
     pub(crate) async fn shutdown(&self) {
         let shared = &self.inner.shared;
         shared.store().close();
@@ -207,7 +211,7 @@ impl JobPool {
         if !cancelled.is_empty() {
             warn!(
                 cancelled = cancelled.len(),
-                ids = ?cancelled,
+                ids = %IdSample(&cancelled),
                 running,
                 "job pool shutting down: cancelled the jobs still queued"
             );
@@ -225,6 +229,19 @@ impl JobPool {
                 "job pool stopped: running jobs finished"
             );
         }
+    }
+
+    /// Stops the running jobs at once (shutdown, when its grace period is over): they end as
+    /// `cancelled`, CPU work included, so that no blocking thread holds up the process's exit.
+    /// Returns how many were running.
+    pub(crate) fn interrupt(&self) -> usize {
+        let shared = &self.inner.shared;
+        let running = shared.busy.load(Ordering::Relaxed);
+        if running > 0 {
+            warn!(running, "job pool: interrupting the jobs still running");
+        }
+        shared.interrupt.raise();
+        running
     }
 
     /// Spawns the workers on the current runtime, once.
@@ -260,17 +277,24 @@ impl Shared {
         self.queued.fetch_sub(1, Ordering::Relaxed);
         let _busy = Busy::enter(&self.busy);
         self.store().start(job.id);
-        let outcome = job.work.run().await;
-        let counter = match &outcome {
-            Ok(_) => &self.done,
-            Err(err) => {
-                warn!(id = job.id, %err, "job failed");
+        let counter = match job.work.run(&self.interrupt).await {
+            Ok(output) => {
+                self.store().finish(job.id, Ok(output));
+                debug!(id = %job.id, "job finished");
+                &self.done
+            }
+            Err(Unfinished::Interrupted) => {
+                self.store().cancel(job.id);
+                debug!(id = %job.id, "job interrupted");
+                &self.cancelled
+            }
+            Err(Unfinished::Failed(err)) => {
+                warn!(id = %job.id, %err, "job failed");
+                self.store().finish(job.id, Err(err));
                 &self.failed
             }
         };
-        self.store().finish(job.id, outcome);
         counter.fetch_add(1, Ordering::Relaxed);
-        debug!(id = job.id, "job finished");
     }
 }
 
@@ -292,6 +316,30 @@ async fn worker(shared: Arc<Shared>) {
 /// The next job, waiting for the queue (one worker waits on it at a time).
 async fn next_job(queue: &tokio::sync::Mutex<mpsc::Receiver<Job>>) -> Option<Job> {
     queue.lock().await.recv().await
+}
+
+/// How many job ids a log line lists at most; the count beside them is always complete.
+const LOGGED_IDS: usize = 5;
+
+/// Job ids for a log line: the first [`LOGGED_IDS`], then how many more.
+struct IdSample<'a>(&'a [JobId]);
+
+impl std::fmt::Display for IdSample<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = &self.0[..self.0.len().min(LOGGED_IDS)];
+        f.write_str("[")?;
+        for (i, id) in shown.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{id}")?;
+        }
+        let more = self.0.len() - shown.len();
+        if more > 0 {
+            write!(f, ", and {more} more")?;
+        }
+        f.write_str("]")
+    }
 }
 
 /// Counts a worker as busy for as long as it lives.
@@ -339,6 +387,20 @@ mod tests {
         for _ in 0..16 {
             tokio::task::yield_now().await;
         }
+    }
+
+    #[test]
+    fn logged_ids_are_a_bounded_sample() {
+        let mut store = JobStore::new(Retention::default());
+        let ids: Vec<JobId> = (0..1000).map(|_| store.insert(sleep_ms(1))).collect();
+        let line = IdSample(&ids).to_string();
+        assert!(line.len() < 250, "{line}");
+        assert!(line.starts_with(&format!("[{}, ", ids[0])), "{line}");
+        assert!(line.ends_with(", and 995 more]"), "{line}");
+        assert!(!line.contains(&ids[LOGGED_IDS].to_string()), "{line}");
+        let two = IdSample(&ids[..2]).to_string();
+        assert_eq!(two, format!("[{}, {}]", ids[0], ids[1]));
+        assert_eq!(IdSample(&[]).to_string(), "[]");
     }
 
     #[tokio::test(start_paused = true)]
@@ -452,6 +514,32 @@ mod tests {
             (stats.done, stats.cancelled, stats.rejected, stats.queued),
             (1, 2, 1, 0)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interrupt_ends_the_running_jobs_as_cancelled_and_lets_shutdown_return() {
+        let pool = pool(2, 4, Duration::ZERO);
+        let running = [
+            pool.submit(sleep_ms(60_000)).await.unwrap(),
+            pool.submit(sleep_ms(60_000)).await.unwrap(),
+        ];
+        settle().await;
+        let shutdown = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.shutdown().await }
+        });
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(!shutdown.is_finished(), "waits for the running jobs");
+
+        let start = Instant::now();
+        assert_eq!(pool.interrupt(), 2);
+        shutdown.await.unwrap();
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        for id in running {
+            assert_eq!(status(&pool, id), JobState::Cancelled);
+        }
+        let stats = pool.stats();
+        assert_eq!((stats.cancelled, stats.done, stats.busy), (2, 0, 0));
     }
 
     #[tokio::test(start_paused = true)]

@@ -19,8 +19,8 @@ pub const JOB_RESULT_TTL: Duration = Duration::from_secs(10 * 60);
 /// How many finished jobs' results are kept, at most; the oldest go first.
 pub const MAX_JOB_RESULTS: usize = 10_000;
 
-/// A job's number, from 1, in order of submission.
-pub(crate) type JobId = u64;
+use super::id::IdGenerator;
+pub(crate) use super::id::JobId;
 
 /// How long and how many finished jobs are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +61,8 @@ pub(crate) enum JobState {
     Done { result: JobResult },
     /// Its work failed (a CPU job's thread panicked or was cancelled).
     Failed { error: String },
-    /// Still queued when the server shut down: never run.
+    /// Still queued when the server shut down (never run), or still running when the
+    /// shutdown's grace period ended (interrupted).
     Cancelled,
 }
 
@@ -89,7 +90,7 @@ struct Entry {
 #[derive(Debug)]
 pub(crate) struct JobStore {
     retention: Retention,
-    last_id: JobId,
+    ids: IdGenerator,
     jobs: HashMap<JobId, Entry>,
     /// Finished jobs, oldest first (finish times never decrease: they are taken under the
     /// store's lock, from a monotonic clock).
@@ -101,7 +102,7 @@ impl JobStore {
     pub(crate) fn new(retention: Retention) -> Self {
         Self {
             retention,
-            last_id: 0,
+            ids: IdGenerator::new(),
             jobs: HashMap::new(),
             finished: VecDeque::new(),
             closed: false,
@@ -112,15 +113,20 @@ impl JobStore {
     pub(crate) fn insert(&mut self, work: Work) -> JobId {
         let now = Instant::now();
         self.evict(now);
-        self.last_id += 1;
+        let id = loop {
+            let id = self.ids.next_id();
+            if !self.jobs.contains_key(&id) {
+                break id;
+            }
+        };
         let entry = Entry {
             work,
             state: JobState::Queued,
             queued_at: now,
             started_at: None,
         };
-        self.jobs.insert(self.last_id, entry);
-        self.last_id
+        self.jobs.insert(id, entry);
+        id
     }
 
     /// A worker took the job.
@@ -151,7 +157,7 @@ impl JobStore {
         self.retire(id, now);
     }
 
-    /// The job was still queued at shutdown and will never run.
+    /// The job was still queued at shutdown and will never run, or was interrupted.
     pub(crate) fn cancel(&mut self, id: JobId) {
         if let Some(entry) = self.jobs.get_mut(&id) {
             entry.state = JobState::Cancelled;
@@ -229,7 +235,6 @@ mod tests {
     async fn a_job_goes_from_queued_to_running_to_done() {
         let mut store = JobStore::new(Retention::default());
         let id = store.insert(sleep_ms(250));
-        assert_eq!(id, 1);
         assert_eq!(
             store.get(id),
             Some(JobView {
@@ -253,7 +258,7 @@ mod tests {
         };
         assert_eq!(status(&mut store, id), Some(JobState::Done { result }));
         assert_eq!(store.results(), 1);
-        assert_eq!(store.insert(sleep_ms(1)), 2, "ids are never reused");
+        assert_ne!(store.insert(sleep_ms(1)), id, "ids are never reused");
     }
 
     #[tokio::test(start_paused = true)]
@@ -271,7 +276,7 @@ mod tests {
         );
         assert_eq!(status(&mut store, cancelled), Some(JobState::Cancelled));
         assert_eq!(store.results(), 2);
-        assert_eq!(status(&mut store, 99), None);
+        assert_eq!(status(&mut store, IdGenerator::new().next_id()), None);
     }
 
     #[tokio::test(start_paused = true)]

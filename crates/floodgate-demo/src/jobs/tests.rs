@@ -66,37 +66,46 @@ async fn settle() {
     }
 }
 
+/// The `Location` of a `202`, and the id at its end.
+fn location(headers: &http::HeaderMap) -> (String, String) {
+    let location = headers[LOCATION].to_str().unwrap().to_owned();
+    let id = location.strip_prefix("/jobs/").unwrap().to_owned();
+    (location, id)
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_job_is_accepted_with_its_location_and_goes_from_queued_to_done() {
     let router = App::new(&config(1, 4)).into_router();
     let (status, headers, job) = post(&router, "/jobs?ms=300").await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    assert_eq!(headers[LOCATION], "/jobs/1");
+    let (first_url, first_id) = location(&headers);
+    assert_eq!(first_id.len(), 32, "{first_id}");
     assert_eq!(
         job,
-        json!({"id": 1, "status": "queued", "work": "sleep", "ms": 300})
+        json!({"id": first_id, "status": "queued", "work": "sleep", "ms": 300})
     );
     let (_, headers, second) = post(&router, "/jobs").await;
-    assert_eq!(headers[LOCATION], "/jobs/2");
+    let (second_url, second_id) = location(&headers);
+    assert_ne!(first_id, second_id);
     assert_eq!(second["ms"], 500, "--delay without ?ms=");
 
     settle().await;
-    assert_eq!(get(&router, "/jobs/1").await.1["status"], "running");
-    assert_eq!(get(&router, "/jobs/2").await.1["status"], "queued");
+    assert_eq!(get(&router, &first_url).await.1["status"], "running");
+    assert_eq!(get(&router, &second_url).await.1["status"], "queued");
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     settle().await;
-    let (status, first) = get(&router, "/jobs/1").await;
+    let (status, first) = get(&router, &first_url).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         first,
         json!({
-            "id": 1, "status": "done", "work": "sleep", "ms": 300,
+            "id": first_id, "status": "done", "work": "sleep", "ms": 300,
             "result": {"waited_ms": 0, "ran_ms": 300}
         })
     );
     settle().await;
-    assert_eq!(get(&router, "/jobs/2").await.1["status"], "running");
+    assert_eq!(get(&router, &second_url).await.1["status"], "running");
 }
 
 #[tokio::test(start_paused = true)]
@@ -139,19 +148,19 @@ async fn a_full_queue_is_answered_503_with_retry_after_once_the_wait_is_over() {
 #[tokio::test(start_paused = true)]
 async fn results_are_kept_for_the_ttl_then_evicted() {
     let router = App::new(&config(1, 1)).into_router();
-    post(&router, "/jobs?ms=10").await;
+    let (url, id) = location(&post(&router, "/jobs?ms=10").await.1);
     tokio::time::sleep(Duration::from_millis(10)).await;
     settle().await;
-    assert_eq!(get(&router, "/jobs/1").await.1["status"], "done");
+    assert_eq!(get(&router, &url).await.1["status"], "done");
 
     tokio::time::sleep(JOB_RESULT_TTL - Duration::from_millis(1)).await;
-    assert_eq!(get(&router, "/jobs/1").await.0, StatusCode::OK);
+    assert_eq!(get(&router, &url).await.0, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(1)).await;
-    let (status, body) = get(&router, "/jobs/1").await;
+    let (status, body) = get(&router, &url).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
         body,
-        json!({"error": "no job 1: unknown, or its result has expired"})
+        json!({"error": format!("no job {id}: unknown, or its result has expired")})
     );
     assert_metric(&metrics(&router).await, "floodgate_demo_jobs_results 0");
 }
@@ -159,15 +168,18 @@ async fn results_are_kept_for_the_ttl_then_evicted() {
 #[tokio::test(start_paused = true)]
 async fn cpu_jobs_report_their_rounds() {
     let router = App::new(&config(1, 1)).into_router();
-    let (status, _, job) = post(&router, "/jobs?ms=5&work=cpu").await;
+    let (status, headers, job) = post(&router, "/jobs?ms=5&work=cpu").await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(job["work"], "cpu");
+    let (url, _) = location(&headers);
     // Real time passes on the blocking thread; paused time does not move meanwhile.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let done = loop {
-        let (_, job) = get(&router, "/jobs/1").await;
+        let (_, job) = get(&router, &url).await;
         if job["status"] == "done" {
             break job;
         }
+        assert!(std::time::Instant::now() < deadline, "{job}");
         tokio::time::sleep(Duration::from_millis(1)).await;
     };
     assert!(done["result"]["rounds"].as_u64().unwrap() > 0, "{done}");
@@ -176,8 +188,11 @@ async fn cpu_jobs_report_their_rounds() {
 #[tokio::test]
 async fn bad_requests_are_400_and_unknown_jobs_404() {
     let router = App::new(&config(1, 1)).into_router();
-    assert_eq!(get(&router, "/jobs/7").await.0, StatusCode::NOT_FOUND);
-    assert_eq!(get(&router, "/jobs/seven").await.0, StatusCode::BAD_REQUEST);
+    let unknown = format!("/jobs/{}", "0123456789abcdef".repeat(2));
+    assert_eq!(get(&router, &unknown).await.0, StatusCode::NOT_FOUND);
+    for bad in ["/jobs/seven", "/jobs/1", "/jobs/-1"] {
+        assert_eq!(get(&router, bad).await.0, StatusCode::BAD_REQUEST, "{bad}");
+    }
     for bad in ["/jobs?ms=-1", "/jobs?ms=soon", "/jobs?work=gpu"] {
         assert_eq!(post(&router, bad).await.0, StatusCode::BAD_REQUEST, "{bad}");
     }
@@ -197,7 +212,8 @@ async fn jobs_are_not_behind_the_gate() {
     );
     settle().await;
     assert_eq!(app.gate().unwrap().snapshot().in_flight, 1);
-    assert_eq!(post(&router, "/jobs?ms=1").await.0, StatusCode::ACCEPTED);
-    assert_eq!(get(&router, "/jobs/1").await.0, StatusCode::OK);
+    let (status, headers, _) = post(&router, "/jobs?ms=1").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(get(&router, &location(&headers).0).await.0, StatusCode::OK);
     slow.abort();
 }

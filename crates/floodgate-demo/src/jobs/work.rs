@@ -1,9 +1,12 @@
 //! What a job does: simulated work of a given length, either waiting (like a call to another
 //! service) or computing (CPU-bound, on a blocking thread, never on the async runtime).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 /// The longest work `POST /jobs?ms=N` asks for; larger values are capped to it.
 pub const MAX_JOB_MS: u64 = 60_000;
@@ -34,6 +37,53 @@ pub(crate) struct Output {
     pub(crate) rounds: Option<u64>,
 }
 
+/// Why work did not finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Unfinished {
+    /// Stopped early by an [`Interrupt`] (shutdown, after its grace period).
+    Interrupted,
+    /// The blocking thread of CPU work panicked or was cancelled (the runtime shutting down).
+    Failed(String),
+}
+
+/// Tells running work to stop early: raised at shutdown once the grace period is over, so
+/// that no job, not even CPU work on a blocking thread the runtime would wait for, holds up
+/// the exit. Clones share it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Interrupt {
+    inner: Arc<InterruptState>,
+}
+
+#[derive(Debug, Default)]
+struct InterruptState {
+    raised: AtomicBool,
+    notify: Notify,
+}
+
+impl Interrupt {
+    /// Stops every work running now or started from now on.
+    pub(crate) fn raise(&self) {
+        self.inner.raised.store(true, Ordering::Release);
+        self.inner.notify.notify_waiters();
+    }
+
+    pub(crate) fn is_raised(&self) -> bool {
+        self.inner.raised.load(Ordering::Acquire)
+    }
+
+    /// Resolves once [`raise`](Self::raise) has been called.
+    pub(crate) async fn raised(&self) {
+        let notified = self.inner.notify.notified();
+        let mut notified = std::pin::pin!(notified);
+        // Registered before the check, so a raise in between is not missed.
+        notified.as_mut().enable();
+        if self.is_raised() {
+            return;
+        }
+        notified.await;
+    }
+}
+
 impl Work {
     /// Work of `kind` for `ms` milliseconds (capped at [`MAX_JOB_MS`]), or `default` without
     /// `ms`.
@@ -42,33 +92,40 @@ impl Work {
         Self { kind, duration }
     }
 
-    /// Does the work.
+    /// Does the work, unless `interrupt` is raised first.
     ///
     /// # Errors
     ///
-    /// If the blocking thread of CPU work panicked or was cancelled (the runtime shutting down).
-    pub(crate) async fn run(self) -> Result<Output, String> {
+    /// [`Unfinished::Interrupted`] if `interrupt` was raised (CPU work notices within
+    /// microseconds); [`Unfinished::Failed`] if the blocking thread of CPU work panicked or was
+    /// cancelled (the runtime shutting down).
+    pub(crate) async fn run(self, interrupt: &Interrupt) -> Result<Output, Unfinished> {
         match self.kind {
             WorkKind::Sleep => {
-                tokio::time::sleep(self.duration).await;
-                Ok(Output { rounds: None })
+                tokio::select! {
+                    () = tokio::time::sleep(self.duration) => Ok(Output { rounds: None }),
+                    () = interrupt.raised() => Err(Unfinished::Interrupted),
+                }
             }
             WorkKind::Cpu => {
                 let duration = self.duration;
-                tokio::task::spawn_blocking(move || compute_for(duration))
+                let interrupt = interrupt.clone();
+                let rounds = tokio::task::spawn_blocking(move || compute_for(duration, &interrupt))
                     .await
-                    .map(|rounds| Output {
-                        rounds: Some(rounds),
-                    })
-                    .map_err(|err| format!("the job's thread failed: {err}"))
+                    .map_err(|err| Unfinished::Failed(format!("the job's thread failed: {err}")))?;
+                let rounds = rounds.ok_or(Unfinished::Interrupted)?;
+                Ok(Output {
+                    rounds: Some(rounds),
+                })
             }
         }
     }
 }
 
 /// Keeps one CPU busy for `duration` of wall-clock time (a xorshift loop, looking at the clock
-/// every few thousand rounds); returns the number of rounds.
-fn compute_for(duration: Duration) -> u64 {
+/// and at `interrupt` every few thousand rounds); returns the number of rounds, or `None` if
+/// interrupted.
+fn compute_for(duration: Duration, interrupt: &Interrupt) -> Option<u64> {
     const ROUNDS_PER_CHECK: u64 = 4096;
     let deadline = std::time::Instant::now() + duration;
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -81,8 +138,11 @@ fn compute_for(duration: Duration) -> u64 {
         }
         std::hint::black_box(state);
         rounds += ROUNDS_PER_CHECK;
+        if interrupt.is_raised() {
+            return None;
+        }
         if std::time::Instant::now() >= deadline {
-            return rounds;
+            return Some(rounds);
         }
     }
 }
@@ -104,7 +164,8 @@ mod tests {
     async fn sleep_work_takes_its_time_on_the_timer() {
         let start = tokio::time::Instant::now();
         let work = Work::new(WorkKind::Sleep, Some(1500), Duration::ZERO);
-        assert_eq!(work.run().await, Ok(Output { rounds: None }));
+        let interrupt = Interrupt::default();
+        assert_eq!(work.run(&interrupt).await, Ok(Output { rounds: None }));
         assert_eq!(start.elapsed(), Duration::from_millis(1500));
     }
 
@@ -113,7 +174,7 @@ mod tests {
         // On a single-threaded runtime, CPU work done inline would finish before the timer
         // below could fire; on a blocking thread it is still running when it does.
         let work = Work::new(WorkKind::Cpu, Some(1000), Duration::ZERO);
-        let job = tokio::spawn(work.run());
+        let job = tokio::spawn(async move { work.run(&Interrupt::default()).await });
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert!(
             !job.is_finished(),
@@ -121,5 +182,47 @@ mod tests {
         );
         let output = job.await.unwrap().unwrap();
         assert!(output.rounds.unwrap() > 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interrupt_stops_sleep_work_at_once() {
+        let interrupt = Interrupt::default();
+        let work = Work::new(WorkKind::Sleep, Some(60_000), Duration::ZERO);
+        let job = tokio::spawn({
+            let interrupt = interrupt.clone();
+            async move { work.run(&interrupt).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let start = tokio::time::Instant::now();
+        interrupt.raise();
+        assert_eq!(job.await.unwrap(), Err(Unfinished::Interrupted));
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // Raised before the work starts: it does not start.
+        assert_eq!(work.run(&interrupt).await, Err(Unfinished::Interrupted));
+    }
+
+    #[tokio::test]
+    async fn an_interrupt_stops_cpu_work_on_its_blocking_thread() {
+        // The runtime waits for blocking threads when it shuts down: without the interrupt,
+        // this one would keep the test (and the server's exit) for a minute.
+        let interrupt = Interrupt::default();
+        let work = Work::new(WorkKind::Cpu, Some(60_000), Duration::ZERO);
+        let job = tokio::spawn({
+            let interrupt = interrupt.clone();
+            async move { work.run(&interrupt).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let start = std::time::Instant::now();
+        interrupt.raise();
+        let ended = tokio::time::timeout(Duration::from_secs(10), job).await;
+        assert_eq!(
+            ended.expect("the CPU work stops").unwrap(),
+            Err(Unfinished::Interrupted)
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

@@ -102,7 +102,9 @@ async fn only_the_gated_routes_are_rate_limited() {
         assert_eq!(get(&router, "/metrics").await.status(), StatusCode::OK);
         assert_eq!(get(&router, "/nope").await.status(), StatusCode::NOT_FOUND);
         assert_eq!(
-            get(&router, "/jobs/1").await.status(),
+            get(&router, &format!("/jobs/{}", "0".repeat(32)))
+                .await
+                .status(),
             StatusCode::NOT_FOUND
         );
     }

@@ -71,3 +71,33 @@ async fn a_client_too_slow_to_send_its_head_is_disconnected() {
     );
     still_serves(&server).await;
 }
+
+#[tokio::test]
+async fn a_missing_or_duplicated_host_gets_400() {
+    let server = TestServer::start(Config::default()).await;
+    for request in [
+        "GET /fast HTTP/1.1\r\nconnection: close\r\n\r\n",
+        "GET /fast HTTP/1.1\r\nhost: a\r\nhost: b\r\nconnection: close\r\n\r\n",
+        "GET /fast HTTP/1.1\r\nhost: a\r\nhost: a\r\nconnection: close\r\n\r\n",
+        "GET /fast HTTP/1.0\r\nhost: a\r\nhost: b\r\n\r\n",
+        "GET /fast HTTP/1.1\r\nhost: user@a\r\nconnection: close\r\n\r\n",
+        "GET http://a/fast HTTP/1.1\r\nconnection: close\r\n\r\n",
+    ] {
+        let answer = raw_exchange(server.addr, request.as_bytes()).await;
+        // hyper answers in the client's version.
+        assert_eq!(answer.get(8..13), Some(" 400 "), "{request:?}: {answer:?}");
+    }
+    for request in [
+        "GET /fast HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+        "GET /fast HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nconnection: close\r\n\r\n",
+        "GET /fast HTTP/1.0\r\n\r\n",
+    ] {
+        let answer = raw_exchange(server.addr, request.as_bytes()).await;
+        // hyper answers in the client's version.
+        assert_eq!(answer.get(8..13), Some(" 200 "), "{request:?}: {answer:?}");
+    }
+    // A 400 closes the connection, even when the client asked to keep it.
+    let answer = raw_exchange(server.addr, b"GET /fast HTTP/1.1\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer:?}");
+    still_serves(&server).await;
+}

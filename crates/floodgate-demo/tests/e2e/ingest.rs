@@ -211,3 +211,76 @@ async fn malformed_lines_are_counted_not_fatal() {
     assert_eq!(report["malformed_lines"], serde_json::json!([2, 3, 6]));
     assert_eq!(report["bytes"], body.len());
 }
+
+/// CPU time (user + system) of process `pid` so far, from `/proc/PID/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After the command name, which may hold spaces: field 3 on; utime and stime are 14 and 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // USER_HZ is 100 on every Linux this runs on.
+    Duration::from_millis(ticks * 10)
+}
+
+/// Uploads `records` generated records in chunked encoding, `chunk` bytes of body per chunk;
+/// returns the server's answer.
+async fn chunked_upload(addr: SocketAddr, records: usize, chunk: usize) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /ingest HTTP/1.1\r\nhost: test\r\ntransfer-encoding: chunked\r\n\
+              connection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut body = Vec::new();
+    let mut framed = Vec::new();
+    for first in (0..records).step_by(1000) {
+        write_records(&mut body, first, 1000.min(records - first));
+        framed.clear();
+        for piece in body.chunks(chunk) {
+            framed.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            framed.extend_from_slice(piece);
+            framed.extend_from_slice(b"\r\n");
+        }
+        stream.write_all(&framed).await.unwrap();
+    }
+    stream.write_all(b"0\r\n\r\n").await.unwrap();
+    read_answer(&mut stream).await
+}
+
+/// Not a test: the CPU cost per byte of `/ingest` with 1-byte chunks against 64 KiB chunks,
+/// and the share of a core a 1-byte-chunk upload takes (bounded by the small-frame rate limit;
+/// issue 16). `cargo test -p floodgate-demo --test e2e -- --ignored --nocapture cpu_cost`
+#[tokio::test]
+#[ignore = "a measurement, run by hand"]
+async fn cpu_cost_of_one_byte_chunks() {
+    let demo = DemoProcess::start(&["--sink-delay", "0s"]);
+    let mut per_byte = Vec::new();
+    for (records, chunk) in [(1_000, 1), (200_000, 64 * 1024)] {
+        let before = cpu_time(demo.pid());
+        let start = Instant::now();
+        let (status, report) = chunked_upload(demo.addr, records, chunk).await;
+        let cpu = cpu_time(demo.pid()) - before;
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(report["records"], records);
+        let bytes = records * RECORD_BYTES;
+        let nanos = cpu.as_nanos() as f64 / bytes as f64;
+        let wall = start.elapsed();
+        eprintln!(
+            "{bytes} bytes in {chunk}-byte chunks: {wall:?} wall, {cpu:?} CPU ({:.0}% of a core), \
+             {nanos:.0} ns/byte",
+            100.0 * cpu.as_secs_f64() / wall.as_secs_f64()
+        );
+        per_byte.push(nanos);
+    }
+    eprintln!(
+        "1-byte chunks cost {:.0}x more CPU per byte",
+        per_byte[0] / per_byte[1]
+    );
+}
