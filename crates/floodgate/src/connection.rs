@@ -243,6 +243,36 @@ fn deadline(after: Duration) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
 }
 
+impl Idle {
+    /// What a pending read or write turns into: still pending, or the timeout's error.
+    fn stalled<T>(idle: Option<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        match idle {
+            Some(idle) => idle.poll_expired(cx).map(Err),
+            None => Poll::Pending,
+        }
+    }
+
+    /// A write's outcome: progress makes the peer owe the next move; a write that cannot
+    /// proceed (the peer does not read) is timed out too.
+    fn after_write(
+        idle: &mut Option<Self>,
+        cx: &mut Context<'_>,
+        written: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match written {
+            Poll::Ready(Ok(written)) => {
+                if let Some(idle) = idle.as_mut().filter(|_| written > 0) {
+                    idle.progress();
+                    idle.peer_owes = true;
+                }
+                Poll::Ready(Ok(written))
+            }
+            Poll::Pending => Self::stalled(idle.as_mut(), cx),
+            other => other,
+        }
+    }
+}
+
 impl<Io: AsyncRead> AsyncRead for LimitedIo<Io> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -259,10 +289,8 @@ impl<Io: AsyncRead> AsyncRead for LimitedIo<Io> {
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Pending => match this.idle.as_mut().filter(|idle| idle.peer_owes) {
-                Some(idle) => idle.poll_expired(cx).map(Err),
-                None => Poll::Pending,
-            },
+            // While the server owes the answer, waiting for the peer is not idleness.
+            Poll::Pending => Idle::stalled(this.idle.as_mut().filter(|idle| idle.peer_owes), cx),
             other => other,
         }
     }
@@ -275,36 +303,8 @@ impl<Io: AsyncWrite> AsyncWrite for LimitedIo<Io> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
-        match this.io.poll_write(cx, data) {
-            Poll::Ready(Ok(written)) => {
-                if let Some(idle) = this.idle.as_mut().filter(|_| written > 0) {
-                    idle.progress();
-                    idle.peer_owes = true;
-                }
-                Poll::Ready(Ok(written))
-            }
-            // The peer does not read: a write that cannot proceed is timed out too.
-            Poll::Pending => match this.idle.as_mut() {
-                Some(idle) => idle.poll_expired(cx).map(Err),
-                None => Poll::Pending,
-            },
-            other => other,
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.project();
-        match this.io.poll_flush(cx) {
-            Poll::Pending => match this.idle.as_mut() {
-                Some(idle) => idle.poll_expired(cx).map(Err),
-                None => Poll::Pending,
-            },
-            other => other,
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().io.poll_shutdown(cx)
+        let written = this.io.poll_write(cx, data);
+        Idle::after_write(this.idle, cx, written)
     }
 
     fn poll_write_vectored(
@@ -313,24 +313,24 @@ impl<Io: AsyncWrite> AsyncWrite for LimitedIo<Io> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
-        match this.io.poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(written)) => {
-                if let Some(idle) = this.idle.as_mut().filter(|_| written > 0) {
-                    idle.progress();
-                    idle.peer_owes = true;
-                }
-                Poll::Ready(Ok(written))
-            }
-            Poll::Pending => match this.idle.as_mut() {
-                Some(idle) => idle.poll_expired(cx).map(Err),
-                None => Poll::Pending,
-            },
-            other => other,
-        }
+        let written = this.io.poll_write_vectored(cx, bufs);
+        Idle::after_write(this.idle, cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.project();
+        match this.io.poll_flush(cx) {
+            Poll::Pending => Idle::stalled(this.idle.as_mut(), cx),
+            other => other,
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().io.poll_shutdown(cx)
     }
 }
 
