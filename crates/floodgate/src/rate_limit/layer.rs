@@ -161,6 +161,31 @@ impl<E: KeyExtractor, R> RateLimitLayer<E, R> {
         self.configure(|settings| settings.max_keys = max_keys)
     }
 
+    /// Keeps the buckets in Redis, shared by every replica that uses the same store and quota
+    /// name, instead of in this process; the local buckets become the fallback for when Redis
+    /// does not answer. Needs the `redis` feature; see [`redis`](super::redis).
+    ///
+    /// ```no_run
+    /// use floodgate::{Quota, RateLimitLayer};
+    /// use floodgate::rate_limit::{PeerIp, redis::RedisStore};
+    ///
+    /// # fn main() -> Result<(), redis::RedisError> {
+    /// let layer = RateLimitLayer::keyed(Quota::per_second(100), PeerIp)
+    ///     .store(RedisStore::open("redis://127.0.0.1:6379/")?);
+    /// # let _ = layer;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn store(self, store: super::redis::RedisStore) -> Self
+    where
+        E::Key: super::redis::RedisKey,
+    {
+        self.configure(|settings| {
+            settings.store = Some(super::redis::StoreSettings::new::<E::Key>(store));
+        })
+    }
+
     /// A layer like this one, with new buckets built with the changed settings.
     fn configure(mut self, change: impl FnOnce(&mut Settings)) -> Self {
         change(&mut self.settings);

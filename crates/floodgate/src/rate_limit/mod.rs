@@ -43,6 +43,8 @@ mod layer;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod quota;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod rejection;
 mod response;
 mod service;

@@ -119,6 +119,34 @@ impl Quota {
         self
     }
 
+    /// A `fraction` of this quota: the same count over a period `1 / fraction` times as long,
+    /// and the burst scaled down (rounded up, at least 1). For the local share of a global limit
+    /// split between replicas (see [`Fallback::Local`](super::redis::Fallback::Local)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use floodgate::Quota;
+    ///
+    /// let third = Quota::per_second(90).burst(30).share(1.0 / 3.0);
+    /// assert_eq!(third.rate(), (90, Duration::from_secs(3)));
+    /// assert_eq!(third.burst_size(), 10);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `fraction` is not in `(0, 1]`.
+    pub fn share(mut self, fraction: f64) -> Self {
+        assert!(
+            fraction > 0.0 && fraction <= 1.0,
+            "floodgate: a share of a quota must be in (0, 1], not {fraction}"
+        );
+        self.per =
+            Duration::try_from_secs_f64(self.per.as_secs_f64() / fraction).unwrap_or(Duration::MAX);
+        let burst = (f64::from(self.burst.get()) * fraction).ceil() as u32;
+        self.burst = NonZeroU32::new(burst.max(1)).expect("at least 1");
+        self
+    }
+
     /// The requests per period of the steady rate, and the period.
     pub fn rate(&self) -> (u32, Duration) {
         (self.count.get(), self.per)

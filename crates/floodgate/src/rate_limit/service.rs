@@ -69,6 +69,7 @@ where
             Entered::Admitted(admitted) => Decision::Admitted(admitted),
             Entered::Rejected(rejection) => Decision::Rejected(rejection),
             Entered::Wait(ticket) => Decision::Wait(ticket.wait()),
+            Entered::Pending(wait) => Decision::Wait(wait),
         }
     }
 

@@ -33,4 +33,10 @@ pub struct Snapshot {
     /// [`max_keys`](super::RateLimitLayer::max_keys) active keys) and were treated as requests
     /// without a key.
     pub keys_full: u64,
+    /// Calls to the Redis store that failed (errors, timeouts, garbage answers); always 0
+    /// without a store.
+    pub store_errors: u64,
+    /// Whether requests are decided by the store's fallback now, because Redis does not answer;
+    /// always `false` without a store.
+    pub fallback: bool,
 }

@@ -20,7 +20,7 @@ use super::quota::Quota;
 use super::rejection::Rejection;
 use super::snapshot::Snapshot;
 use super::store::KeyStore;
-use super::wait::{WaitTicket, Waiters};
+use super::wait::{Wait, WaitTicket, Waiters};
 
 type DirectBucket =
     governor::RateLimiter<NotKeyed, InMemoryState, TokioClock, StateInformationMiddleware>;
@@ -41,6 +41,9 @@ pub(crate) struct Settings {
     pub(crate) headers_on_admitted: bool,
     pub(crate) eviction_interval: Duration,
     pub(crate) max_keys: usize,
+    /// The shared store, if the buckets live in Redis.
+    #[cfg(feature = "redis")]
+    pub(crate) store: Option<super::redis::StoreSettings>,
 }
 
 impl Default for Settings {
@@ -51,6 +54,8 @@ impl Default for Settings {
             headers_on_admitted: false,
             eviction_interval: DEFAULT_EVICTION_INTERVAL,
             max_keys: DEFAULT_MAX_KEYS,
+            #[cfg(feature = "redis")]
+            store: None,
         }
     }
 }
@@ -86,6 +91,9 @@ pub(crate) struct Shared<E: KeyExtractor> {
     full: AtomicU64,
     #[cfg(feature = "metrics")]
     recorded: std::sync::Mutex<super::metrics::Recorded>,
+    /// The Redis store; the local buckets are then its fallback.
+    #[cfg(feature = "redis")]
+    remote: Option<super::redis::Remote<E::Key>>,
 }
 
 /// How a request entered the rate limit.
@@ -93,6 +101,9 @@ pub(crate) enum Admission<E: KeyExtractor> {
     Admitted(Admitted),
     Rejected(Rejection),
     Wait(WaitTicket<E>),
+    /// Decided elsewhere (by the Redis store): the future resolves to admitted or rejected.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Pending(Wait),
 }
 
 /// A request that got its token: the `RateLimit-Policy` and `RateLimit` values to add to its
@@ -107,7 +118,20 @@ pub struct Admitted {
 impl<E: KeyExtractor> Shared<E> {
     pub(crate) fn new(quota: Quota, extractor: Arc<E>, settings: Settings) -> Self {
         let clock = TokioClock::new();
-        let buckets = quota.to_governor();
+        #[cfg(feature = "redis")]
+        let remote = settings
+            .store
+            .as_ref()
+            .map(|store| store.remote::<E::Key>(&quota));
+        // With a Redis store, the local buckets are the fallback's.
+        #[cfg(feature = "redis")]
+        let local_quota = remote
+            .as_ref()
+            .map_or(&quota, |remote| remote.local_quota(&quota))
+            .clone();
+        #[cfg(not(feature = "redis"))]
+        let local_quota = quota.clone();
+        let buckets = local_quota.to_governor();
         let keys = (!extractor.is_global()).then(KeyStore::new);
         let keyed = keys.as_ref().map(|keys| {
             governor::RateLimiter::<_, _, _, NoOpMiddleware<Nanos>>::new(
@@ -120,7 +144,7 @@ impl<E: KeyExtractor> Shared<E> {
         Self {
             extractor,
             clock,
-            emission_interval: Nanos::from(quota.emission_interval()),
+            emission_interval: Nanos::from(local_quota.emission_interval()),
             fields: Arc::new(Fields::new(&quota)),
             shared_bucket: governor::RateLimiter::direct_with_clock(buckets, clock)
                 .with_middleware::<StateInformationMiddleware>(),
@@ -139,6 +163,8 @@ impl<E: KeyExtractor> Shared<E> {
             full: AtomicU64::new(0),
             #[cfg(feature = "metrics")]
             recorded: Default::default(),
+            #[cfg(feature = "redis")]
+            remote,
         }
     }
 
@@ -235,6 +261,20 @@ impl<E: KeyExtractor> Shared<E> {
     /// Takes a token from the bucket of `key` (`None`: the shared bucket), or decides to reject
     /// or to wait.
     pub(crate) fn admit(self: &Arc<Self>, key: Option<E::Key>) -> Admission<E> {
+        #[cfg(feature = "redis")]
+        if let Some(remote) = &self.remote {
+            return match remote.route(u64::from(self.now())) {
+                super::redis::Route::Redis { probe } => {
+                    Admission::Pending(self.ask_redis(key, probe))
+                }
+                super::redis::Route::Fallback => self.fall_back(key),
+            };
+        }
+        self.admit_locally(key)
+    }
+
+    /// [`admit`](Self::admit) on the local buckets.
+    fn admit_locally(self: &Arc<Self>, key: Option<E::Key>) -> Admission<E> {
         if self.keyed.is_some() {
             self.start_sweeping();
         }
@@ -258,6 +298,77 @@ impl<E: KeyExtractor> Shared<E> {
             drop(ticket);
             Admission::Rejected(self.reject(wait))
         }
+    }
+
+    /// A request decided by the Redis store's fallback.
+    #[cfg(feature = "redis")]
+    fn fall_back(self: &Arc<Self>, key: Option<E::Key>) -> Admission<E> {
+        use super::redis::Fallback;
+        match self.remote.as_ref().map(|remote| remote.fallback()) {
+            Some(Fallback::Allow) => {
+                self.admitted.fetch_add(1, Relaxed);
+                Admission::Admitted(Admitted { fields: None })
+            }
+            Some(Fallback::Deny) => {
+                Admission::Rejected(self.reject(self.quota.emission_interval()))
+            }
+            Some(Fallback::Local(_)) | None => self.admit_locally(key),
+        }
+    }
+
+    /// Asks Redis for a token from the bucket of `key` (waiting for one up to `max_wait`), or
+    /// the fallback if Redis fails.
+    #[cfg(feature = "redis")]
+    fn ask_redis(self: &Arc<Self>, key: Option<E::Key>, probe: bool) -> Wait {
+        use super::redis::{Answer, Verdict};
+        let shared = Arc::clone(self);
+        Box::pin(async move {
+            let remote = shared.remote.as_ref().expect("asked Redis without a store");
+            let redis_key = remote.key(key.as_ref());
+            let arrival = shared.now();
+            let deadline =
+                Nanos::new(u64::from(arrival).saturating_add(nanos(shared.settings.max_wait)));
+            let mut probe = probe;
+            loop {
+                let answer = remote
+                    .check(&redis_key, probe, || u64::from(shared.now()))
+                    .await;
+                probe = false;
+                match answer {
+                    Answer::Decided(Verdict::Admitted { remaining }) => {
+                        shared.admitted.fetch_add(1, Relaxed);
+                        let fields = shared.settings.headers_on_admitted.then(|| {
+                            Box::new([shared.fields.policy(), shared.fields.admitted(remaining)])
+                        });
+                        return Ok(Admitted { fields });
+                    }
+                    Answer::Decided(Verdict::Limited { wait }) => {
+                        let now = shared.now();
+                        let earliest = Nanos::new(u64::from(now).saturating_add(nanos(wait)));
+                        if shared.settings.max_wait.is_zero() || earliest > deadline {
+                            return Err(shared.reject(wait));
+                        }
+                        // Wait for the token, spread behind this replica's other waiters on
+                        // the bucket (the other replicas' waiters take tokens too).
+                        let ticket = WaitTicket::new(&shared, key.clone(), earliest, deadline);
+                        if !ticket.in_time() {
+                            let wait = Duration::from(ticket.turn().saturating_sub(now));
+                            drop(ticket);
+                            return Err(shared.reject(wait));
+                        }
+                        tokio::time::sleep_until(shared.instant(ticket.turn())).await;
+                    }
+                    Answer::Failed => {
+                        return match shared.fall_back(key) {
+                            Admission::Admitted(admitted) => Ok(admitted),
+                            Admission::Rejected(rejection) => Err(rejection),
+                            Admission::Wait(ticket) => ticket.wait().await,
+                            Admission::Pending(wait) => wait.await,
+                        };
+                    }
+                }
+            }
+        })
     }
 
     /// Takes a token if there is one; otherwise returns when the next one comes.
@@ -324,6 +435,14 @@ impl<E: KeyExtractor> Shared<E> {
             waiting: self.waiters.total(),
             keys: self.keyed.as_ref().map_or(0, |keyed| keyed.len()),
             keys_full: self.full.load(Relaxed),
+            #[cfg(feature = "redis")]
+            store_errors: self.remote.as_ref().map_or(0, |remote| remote.errors()),
+            #[cfg(not(feature = "redis"))]
+            store_errors: 0,
+            #[cfg(feature = "redis")]
+            fallback: self.remote.as_ref().is_some_and(|remote| remote.is_down()),
+            #[cfg(not(feature = "redis"))]
+            fallback: false,
         }
     }
 
