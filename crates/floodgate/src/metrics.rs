@@ -19,6 +19,8 @@
 //! | `floodgate_rate_waiting` | gauge | `policy` | requests waiting for a token |
 //! | `floodgate_rate_per_second` | gauge | `policy` | the steady rate, requests per second per key |
 //! | `floodgate_rate_burst` | gauge | `policy` | the bucket size: requests a key may send at once |
+//! | `floodgate_rate_store_errors_total` | counter | `policy` | calls to a rate limit's Redis store that failed (error, timeout, garbage) |
+//! | `floodgate_rate_fallback` | gauge | `policy` | 1 while a rate limit decides by its fallback because its store does not answer |
 //! | `floodgate_connections_open` | gauge | | connections open now (a [`ConnectionLimit`](crate::connection::ConnectionLimit)) |
 //! | `floodgate_connections_max` | gauge | | the most connections open at once |
 //!
@@ -68,6 +70,10 @@ pub const RATE_WAITING: &str = "floodgate_rate_waiting";
 pub const RATE_PER_SECOND: &str = "floodgate_rate_per_second";
 /// A rate limit's bucket size (gauge; label `policy`).
 pub const RATE_BURST: &str = "floodgate_rate_burst";
+/// Calls to a rate limit's Redis store that failed (counter; label `policy`).
+pub const RATE_STORE_ERRORS_TOTAL: &str = "floodgate_rate_store_errors_total";
+/// 1 while a rate limit decides by its fallback, its store not answering (gauge; label `policy`).
+pub const RATE_FALLBACK: &str = "floodgate_rate_fallback";
 /// Connections open now, under a connection limit (gauge).
 pub const CONNECTIONS_OPEN: &str = "floodgate_connections_open";
 /// The connection limit (gauge).
@@ -85,7 +91,7 @@ pub struct Metric {
 }
 
 /// Every floodgate metric, with its kind and meaning.
-pub const ALL: [Metric; 13] = [
+pub const ALL: [Metric; 15] = [
     Metric {
         name: IN_FLIGHT,
         kind: "gauge",
@@ -140,6 +146,16 @@ pub const ALL: [Metric; 13] = [
         name: RATE_BURST,
         kind: "gauge",
         help: "The rate limit's bucket size: requests a key may send at once.",
+    },
+    Metric {
+        name: RATE_STORE_ERRORS_TOTAL,
+        kind: "counter",
+        help: "Calls to the rate limit's Redis store that failed (error, timeout, garbage answer).",
+    },
+    Metric {
+        name: RATE_FALLBACK,
+        kind: "gauge",
+        help: "1 while the rate limit decides by its fallback because its store does not answer.",
     },
     Metric {
         name: CONNECTIONS_OPEN,
@@ -229,6 +245,10 @@ impl PrometheusText {
         self.sample(RATE_PER_SECOND, "", &labels, per_second);
         let burst = f64::from(limiter.quota().burst_size());
         self.sample(RATE_BURST, "", &labels, burst);
+        let errors = snapshot.store_errors as f64;
+        self.sample(RATE_STORE_ERRORS_TOTAL, "", &labels, errors);
+        let fallback = f64::from(u8::from(snapshot.fallback));
+        self.sample(RATE_FALLBACK, "", &labels, fallback);
         self
     }
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use floodgate::metrics::PrometheusText;
 use floodgate::rate_limit::redis::{Fallback, RedisStore};
 use floodgate::rate_limit::{HeaderKey, KeyExtractor, RateLimiter};
 use floodgate::{Quota, RateLimitLayer};

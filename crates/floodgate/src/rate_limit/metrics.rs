@@ -1,36 +1,46 @@
 //! Reporting through the [`metrics`](https://docs.rs/metrics) facade (feature `metrics`).
 //!
 //! The series of [`crate::metrics`]: `floodgate_rejected_total` (`reason`: `rate`,
-//! `missing_key`), `floodgate_rate_admitted_total`, `floodgate_rate_keys` and
-//! `floodgate_rate_waiting`, each labelled with the quota's name as `policy`.
+//! `missing_key`), `floodgate_rate_admitted_total`, `floodgate_rate_keys`,
+//! `floodgate_rate_waiting`, `floodgate_rate_store_errors_total` and `floodgate_rate_fallback`,
+//! each labelled with the quota's name as `policy`.
 //!
 //! [`RateLimiter::record_metrics`](super::RateLimiter::record_metrics) adds to the counters what happened since its last call, so
 //! the counters of several limiters with the same policy name add up.
 
 use super::snapshot::Snapshot;
-use crate::metrics::{RATE_ADMITTED_TOTAL, RATE_KEYS, RATE_WAITING, REJECTED_TOTAL};
+use crate::metrics::{
+    RATE_ADMITTED_TOTAL, RATE_FALLBACK, RATE_KEYS, RATE_STORE_ERRORS_TOTAL, RATE_WAITING,
+    REJECTED_TOTAL,
+};
 
 /// The counters as last recorded.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Recorded {
     admitted: u64,
     rejected: u64,
     rejected_missing_key: u64,
+    store_errors: u64,
 }
 
 impl Recorded {
-    /// The increments since the last call: admitted, rejected, rejected for a missing key.
-    fn advance(&mut self, snapshot: &Snapshot) -> (u64, u64, u64) {
-        let deltas = (
-            snapshot.admitted.saturating_sub(self.admitted),
-            snapshot.rejected.saturating_sub(self.rejected),
-            snapshot
+    /// The increments since the last call.
+    fn advance(&mut self, snapshot: &Snapshot) -> Recorded {
+        let now = Recorded {
+            admitted: snapshot.admitted,
+            rejected: snapshot.rejected,
+            rejected_missing_key: snapshot.rejected_missing_key,
+            store_errors: snapshot.store_errors,
+        };
+        let deltas = Recorded {
+            admitted: now.admitted.saturating_sub(self.admitted),
+            rejected: now.rejected.saturating_sub(self.rejected),
+            rejected_missing_key: now
                 .rejected_missing_key
                 .saturating_sub(self.rejected_missing_key),
-        );
-        self.admitted = snapshot.admitted;
-        self.rejected = snapshot.rejected;
-        self.rejected_missing_key = snapshot.rejected_missing_key;
+            store_errors: now.store_errors.saturating_sub(self.store_errors),
+        };
+        *self = now;
         deltas
     }
 }
@@ -47,7 +57,7 @@ impl super::RateLimiter {
     /// ```
     pub fn record_metrics(&self) {
         let snapshot = self.snapshot();
-        let (admitted, rejected, rejected_missing_key) = self
+        let deltas = self
             .shared
             .recorded()
             .lock()
@@ -55,12 +65,17 @@ impl super::RateLimiter {
             .advance(&snapshot);
         let policy = self.quota().name().to_owned();
         metrics::counter!(REJECTED_TOTAL, "policy" => policy.clone(), "reason" => "rate")
-            .increment(rejected);
+            .increment(deltas.rejected);
         metrics::counter!(REJECTED_TOTAL, "policy" => policy.clone(), "reason" => "missing_key")
-            .increment(rejected_missing_key);
-        metrics::counter!(RATE_ADMITTED_TOTAL, "policy" => policy.clone()).increment(admitted);
+            .increment(deltas.rejected_missing_key);
+        metrics::counter!(RATE_ADMITTED_TOTAL, "policy" => policy.clone())
+            .increment(deltas.admitted);
+        metrics::counter!(RATE_STORE_ERRORS_TOTAL, "policy" => policy.clone())
+            .increment(deltas.store_errors);
         metrics::gauge!(RATE_KEYS, "policy" => policy.clone()).set(snapshot.keys as f64);
-        metrics::gauge!(RATE_WAITING, "policy" => policy).set(snapshot.waiting as f64);
+        metrics::gauge!(RATE_WAITING, "policy" => policy.clone()).set(snapshot.waiting as f64);
+        metrics::gauge!(RATE_FALLBACK, "policy" => policy)
+            .set(f64::from(u8::from(snapshot.fallback)));
     }
 }
 
@@ -74,13 +89,20 @@ mod tests {
         let limiter = RateLimitLayer::new(Quota::per_second(1)).limiter();
         let mut snapshot = limiter.snapshot();
         let mut recorded = Recorded::default();
+        let deltas = |admitted, rejected, rejected_missing_key, store_errors| Recorded {
+            admitted,
+            rejected,
+            rejected_missing_key,
+            store_errors,
+        };
         snapshot.admitted = 5;
         snapshot.rejected = 2;
-        assert_eq!(recorded.advance(&snapshot), (5, 2, 0));
+        assert_eq!(recorded.advance(&snapshot), deltas(5, 2, 0, 0));
         snapshot.admitted = 7;
         snapshot.rejected_missing_key = 1;
-        assert_eq!(recorded.advance(&snapshot), (2, 0, 1));
-        assert_eq!(recorded.advance(&snapshot), (0, 0, 0));
+        snapshot.store_errors = 3;
+        assert_eq!(recorded.advance(&snapshot), deltas(2, 0, 1, 3));
+        assert_eq!(recorded.advance(&snapshot), deltas(0, 0, 0, 0));
         limiter.record_metrics();
     }
 }
