@@ -59,9 +59,10 @@ pub struct DemoOpts {
 /// Options of a load test.
 #[derive(Debug, Clone, Args)]
 pub struct LoadOpts {
-    /// The target, `http://` or `https://`.
-    #[arg(value_parser = parse_url, required = true)]
-    pub url: Option<Url>,
+    /// The target, `http://` or `https://`. Several targets (the replicas of one service) get
+    /// the requests in turn, round-robin, one each.
+    #[arg(value_name = "URL", value_parser = parse_url, required = true, num_args = 1..)]
+    pub urls: Vec<Url>,
 
     /// Requests in flight at most. Closed loop: this many workers, each sending its next request
     /// when the last one is done. Open loop: the cap on requests in flight.
@@ -159,8 +160,13 @@ impl LoadOpts {
     /// Options for `url` with every default, as if given alone on the command line.
     pub fn new(url: Url) -> Self {
         let mut opts = Opts::parse_from(["floodgate-load", url.as_str()]).load;
-        opts.url = Some(url);
+        opts.urls = vec![url];
         opts
+    }
+
+    /// The first target (the one whose `/metrics` an HTML report charts).
+    pub fn url(&self) -> Option<&Url> {
+        self.urls.first()
     }
 }
 

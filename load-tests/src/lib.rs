@@ -147,7 +147,7 @@ fn run_load(opts: &LoadOpts) -> Result<Exit, Error> {
     let scraper = opts
         .report
         .as_ref()
-        .and_then(|_| opts.url.as_ref().and_then(scrape::Scraper::start));
+        .and_then(|_| opts.url().and_then(scrape::Scraper::start));
     let loaded = load(opts);
     let gauges = scraper.map(scrape::Scraper::stop).unwrap_or_default();
     let report = loaded?;
@@ -211,12 +211,11 @@ fn write_json_to(path: &Path, value: &impl serde::Serialize) -> Result<(), Error
 /// progress bar, when enabled and stderr is a terminal). `--json` and `--fail-if` are ignored
 /// here; [`run`] handles them.
 pub fn load(opts: &LoadOpts) -> Result<Report, Error> {
-    let url = opts
-        .url
-        .clone()
-        .ok_or_else(|| Error::Usage("a URL is required".to_owned()))?;
+    if opts.urls.is_empty() {
+        return Err(Error::Usage("a URL is required".to_owned()));
+    }
     let spec = RequestSpec {
-        url: url.clone(),
+        urls: opts.urls.clone(),
         method: opts.method.clone(),
         headers: request_headers(opts),
         body: body_spec(opts),
@@ -240,9 +239,24 @@ pub fn load(opts: &LoadOpts) -> Result<Report, Error> {
         threads: None,
     };
     let progress = Progress::new(!opts.no_progress, plan.length);
-    match choose_engine(opts.engine, &url)? {
-        EngineKind::Hyper => run_with(&HyperEngine::new(&spec)?, &url, &plan, &progress),
-        _ => run_with(&ReqwestEngine::new(&spec)?, &url, &plan, &progress),
+    let engine = opts
+        .urls
+        .iter()
+        .map(|url| choose_engine(opts.engine, url))
+        .reduce(|a, b| match (a?, b?) {
+            (EngineKind::Hyper, EngineKind::Hyper) => Ok(EngineKind::Hyper),
+            _ => Ok(EngineKind::Reqwest),
+        })
+        .expect("at least one URL")?;
+    let urls = opts
+        .urls
+        .iter()
+        .map(Url::as_str)
+        .collect::<Vec<_>>()
+        .join(" ");
+    match engine {
+        EngineKind::Hyper => run_with(&HyperEngine::new(&spec)?, urls, &plan, &progress),
+        _ => run_with(&ReqwestEngine::new(&spec)?, urls, &plan, &progress),
     }
 }
 
@@ -273,13 +287,13 @@ fn request_headers(opts: &LoadOpts) -> HeaderMap {
 /// Runs `plan` with an engine and builds the report.
 fn run_with<E: Engine>(
     engine: &E,
-    url: &Url,
+    urls: String,
     plan: &Plan,
     progress: &Progress,
 ) -> Result<Report, Error> {
     let stats = runner::run(engine, plan, progress)?;
     let info = RunInfo {
-        url: url.to_string(),
+        url: urls,
         engine: E::NAME,
         mode: plan.mode,
         concurrency: plan.concurrency,

@@ -18,7 +18,7 @@ const WARN_STALL: Duration = Duration::from_millis(500);
 /// The report of one run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
-    /// The target URL.
+    /// The target URL (several, space-separated, when requests went round-robin to several).
     pub url: String,
     /// The HTTP engine that ran: `"hyper"` or `"reqwest"`.
     pub engine: String,

@@ -372,3 +372,62 @@ fn binary_exit_codes() {
     assert_eq!(hyper_https.status.code(), Some(2), "{hyper_https:?}");
     assert!(String::from_utf8_lossy(&hyper_https.stderr).contains("plain http://"));
 }
+
+/// A server whose `/` answers 200 and counts its requests in `count`.
+fn counting(count: &Arc<AtomicU64>) -> ServerThread {
+    let count = Arc::clone(count);
+    serve(Router::new().route(
+        "/",
+        get(move || async move {
+            count.fetch_add(1, Ordering::Relaxed);
+            "done"
+        }),
+    ))
+}
+
+#[test]
+fn several_urls_share_the_requests_round_robin_with_both_engines() {
+    for engine in [EngineKind::Hyper, EngineKind::Reqwest] {
+        let counts: Vec<_> = (0..3).map(|_| Arc::new(AtomicU64::new(0))).collect();
+        let servers: Vec<_> = counts.iter().map(counting).collect();
+        let mut opts = opts(&servers[0].url("/"));
+        opts.urls = servers
+            .iter()
+            .map(|s| s.url("/").parse().unwrap())
+            .collect();
+        opts.engine = engine;
+        opts.concurrency = 4;
+        opts.requests = Some(300);
+        let report = load(&opts).unwrap();
+        assert_consistent(&report);
+        assert_eq!(
+            report.status.get("200"),
+            Some(&300),
+            "{engine:?}: {report:#?}"
+        );
+        let served: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        // One each in turn: exactly a third each.
+        assert_eq!(served, [100, 100, 100], "{engine:?}");
+        let urls: Vec<_> = servers.iter().map(|s| s.url("/")).collect();
+        assert_eq!(report.url, urls.join(" "));
+    }
+}
+
+#[test]
+fn the_command_line_takes_several_urls() {
+    let count = Arc::new(AtomicU64::new(0));
+    let (one, two) = (counting(&count), counting(&count));
+    let output = Command::new(env!("CARGO_BIN_EXE_floodgate-load"))
+        .args(["-n", "10", "-c", "2", "--no-progress", "--json", "-"])
+        .args([one.url("/"), two.url("/")])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(count.load(Ordering::Relaxed), 10);
+    let bad = Command::new(env!("CARGO_BIN_EXE_floodgate-load"))
+        .args(["-n", "1", &one.url("/"), "ftp://x/"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("ftp://x/"));
+}

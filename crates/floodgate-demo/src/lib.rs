@@ -71,7 +71,8 @@ pub use crate::healthcheck::{HEALTHCHECK_TIMEOUT, healthcheck};
 pub use crate::ingest::{INGEST_IDLE_TIMEOUT, IngestConfig, MAX_RECORD_BYTES};
 pub use crate::jobs::{JOB_RESULT_TTL, JobsConfig, MAX_JOB_MS, MAX_JOB_RESULTS};
 pub use crate::rate_limit::{
-    ClientKey, KeySpec, ParseKeySpecError, ParseRateError, Rate, RateLimitConfig,
+    ClientKey, KeySpec, ParseKeySpecError, ParseRateError, Rate, RateFallback, RateLimitConfig,
+    RedisUrl,
 };
 pub use crate::routes::MAX_SLOW_MS;
 pub use crate::server::{MAX_BODY_BYTES, MAX_HEADER_BYTES, serve};

@@ -1,42 +1,70 @@
-//! The raw-hyper engine: one HTTP/1.1 connection per worker.
+//! The raw-hyper engine: one HTTP/1.1 connection per worker (and target).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use http::header::{CONNECTION, HOST, HeaderMap, HeaderValue};
 use http::{Method, Request, Uri};
 use http_body_util::BodyExt;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use reqwest::Url;
 use tokio::net::TcpStream;
 
 use crate::body::{BodySpec, RequestBody};
 
 use super::{Engine, EngineError, ErrorKind, Outcome, RequestSpec, Response, Worker};
 
-/// Plain `http://` over raw `hyper::client::conn::http1` connections, one per worker.
+/// Plain `http://` over raw `hyper::client::conn::http1` connections: each worker keeps one per
+/// target, and the requests go to the targets in turn.
 #[derive(Debug, Clone)]
 pub(crate) struct HyperEngine {
-    target: Arc<Target>,
+    shared: Arc<Shared>,
 }
 
-/// The request in the form hyper's connection API wants it: origin-form URI, explicit `Host`.
+/// What every worker sends, and where.
 #[derive(Debug)]
-struct Target {
-    addrs: Vec<SocketAddr>,
+struct Shared {
+    targets: Vec<Target>,
+    /// The next target, round-robin across every worker of every thread.
+    next: AtomicUsize,
     method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     body: BodySpec,
     /// Body bytes sent by every worker.
     sent: Arc<AtomicU64>,
 }
 
+/// One target in the form hyper's connection API wants it: origin-form URI, explicit `Host`.
+#[derive(Debug)]
+struct Target {
+    addrs: Vec<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+}
+
 impl HyperEngine {
-    /// Resolves the host once and prepares the request.
+    /// Resolves the hosts once and prepares the requests.
     pub(crate) fn new(spec: &RequestSpec) -> Result<Self, EngineError> {
-        let url = &spec.url;
+        let targets = spec
+            .urls
+            .iter()
+            .map(|url| Target::new(url, &spec.headers))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                targets,
+                next: AtomicUsize::new(0),
+                method: spec.method.clone(),
+                body: spec.body.clone(),
+                sent: Arc::new(AtomicU64::new(0)),
+            }),
+        })
+    }
+}
+
+impl Target {
+    fn new(url: &Url, headers: &HeaderMap) -> Result<Self, EngineError> {
         if url.scheme() != "http" {
             return Err(EngineError::Unsupported(format!(
                 "the hyper engine speaks plain http:// only, not {}://; use --engine reqwest",
@@ -58,7 +86,7 @@ impl HyperEngine {
         let uri = origin_form
             .parse::<Uri>()
             .map_err(|err| EngineError::Unsupported(format!("cannot use {url} as a URI: {err}")))?;
-        let mut headers = spec.headers.clone();
+        let mut headers = headers.clone();
         if !headers.contains_key(HOST) {
             // hyper's connection API writes the request as given; HTTP/1.1 requires Host.
             let authority = match url.port() {
@@ -70,14 +98,9 @@ impl HyperEngine {
             headers.insert(HOST, value);
         }
         Ok(Self {
-            target: Arc::new(Target {
-                addrs,
-                method: spec.method.clone(),
-                uri,
-                headers,
-                body: spec.body.clone(),
-                sent: Arc::new(AtomicU64::new(0)),
-            }),
+            addrs,
+            uri,
+            headers,
         })
     }
 }
@@ -93,22 +116,25 @@ impl Engine for HyperEngine {
 
     fn worker(&self) -> HyperWorker {
         HyperWorker {
-            target: Arc::clone(&self.target),
-            sender: None,
+            senders: self.shared.targets.iter().map(|_| None).collect(),
+            shared: Arc::clone(&self.shared),
+            target: 0,
             busy: false,
         }
     }
 
     fn bytes_sent(&self) -> u64 {
-        self.target.sent.load(Ordering::Relaxed)
+        self.shared.sent.load(Ordering::Relaxed)
     }
 }
 
-/// One connection, opened on first use and again whenever the server closed it.
+/// One connection per target, each opened on first use and again whenever the server closed it.
 #[derive(Debug)]
 pub(crate) struct HyperWorker {
-    target: Arc<Target>,
-    sender: Option<SendRequest<RequestBody>>,
+    shared: Arc<Shared>,
+    senders: Vec<Option<SendRequest<RequestBody>>>,
+    /// The target of the request being sent.
+    target: usize,
     /// Set while a request is in flight: still set at the next call, the previous call was
     /// cancelled half-way and its connection is in an unknown state.
     busy: bool,
@@ -116,15 +142,17 @@ pub(crate) struct HyperWorker {
 
 impl HyperWorker {
     fn request(&self) -> Request<RequestBody> {
-        let mut request = Request::new(self.target.body.body(&self.target.sent));
-        *request.method_mut() = self.target.method.clone();
-        *request.uri_mut() = self.target.uri.clone();
-        *request.headers_mut() = self.target.headers.clone();
+        let shared = &*self.shared;
+        let target = &shared.targets[self.target];
+        let mut request = Request::new(shared.body.body(&shared.sent));
+        *request.method_mut() = shared.method.clone();
+        *request.uri_mut() = target.uri.clone();
+        *request.headers_mut() = target.headers.clone();
         request
     }
 
     async fn connect(&self) -> Result<SendRequest<RequestBody>, ErrorKind> {
-        let stream = TcpStream::connect(&self.target.addrs[..])
+        let stream = TcpStream::connect(&self.shared.targets[self.target].addrs[..])
             .await
             .map_err(|_| ErrorKind::Connect)?;
         // Small requests, one at a time: Nagle would only add delay.
@@ -142,7 +170,8 @@ impl HyperWorker {
 
     /// A connection that is ready for a request: the kept one, or a new one.
     async fn ready_sender(&mut self) -> Result<SendRequest<RequestBody>, ErrorKind> {
-        if let Some(mut sender) = self.sender.take().filter(|s| !s.is_closed()) {
+        let kept = self.senders[self.target].take();
+        if let Some(mut sender) = kept.filter(|s| !s.is_closed()) {
             if sender.ready().await.is_ok() {
                 return Ok(sender);
             }
@@ -178,7 +207,7 @@ impl HyperWorker {
             frame.map_err(|_| ErrorKind::Other)?;
         }
         if keep_alive {
-            self.sender = Some(sender);
+            self.senders[self.target] = Some(sender);
         }
         Ok(result)
     }
@@ -187,8 +216,10 @@ impl HyperWorker {
 impl Worker for HyperWorker {
     async fn send(&mut self) -> Outcome {
         if self.busy {
-            self.sender = None;
+            self.senders[self.target] = None;
         }
+        let targets = self.shared.targets.len();
+        self.target = self.shared.next.fetch_add(1, Ordering::Relaxed) % targets;
         self.busy = true;
         let outcome = self.exchange().await;
         self.busy = false;

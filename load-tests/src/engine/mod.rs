@@ -129,7 +129,8 @@ pub(crate) enum ErrorKind {
 /// The request every worker sends, shared by all of them.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestSpec {
-    pub(crate) url: Url,
+    /// The targets (at least one), sent requests in turn.
+    pub(crate) urls: Vec<Url>,
     pub(crate) method: Method,
     pub(crate) headers: HeaderMap,
     pub(crate) body: BodySpec,

@@ -1,7 +1,7 @@
 //! The reqwest engine: complete HTTP (https, HTTP/2, proxies), one `Client` per runtime thread.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use reqwest::redirect::Policy;
 use reqwest::{Body, Client};
@@ -19,18 +19,21 @@ pub(crate) struct ReqwestEngine {
     proxied: bool,
     /// Body bytes sent by every worker of every thread.
     sent: Arc<AtomicU64>,
+    /// The next of the URLs, round-robin across every worker of every thread.
+    next: Arc<AtomicUsize>,
 }
 
 impl ReqwestEngine {
     /// Builds a first client, so that a configuration problem shows before the run.
     pub(crate) fn new(spec: &RequestSpec) -> Result<Self, EngineError> {
         install_crypto_provider();
-        let proxied = proxied(&spec.url);
+        let proxied = spec.urls.iter().any(proxied);
         Ok(Self {
             spec: Arc::new(spec.clone()),
             client: build_client(proxied)?,
             proxied,
             sent: Arc::new(AtomicU64::new(0)),
+            next: Arc::new(AtomicUsize::new(0)),
         })
     }
 }
@@ -62,6 +65,7 @@ impl Engine for ReqwestEngine {
             client: build_client(self.proxied)?,
             proxied: self.proxied,
             sent: Arc::clone(&self.sent),
+            next: Arc::clone(&self.next),
         })
     }
 
@@ -70,6 +74,7 @@ impl Engine for ReqwestEngine {
             spec: Arc::clone(&self.spec),
             client: self.client.clone(),
             sent: Arc::clone(&self.sent),
+            next: Arc::clone(&self.next),
         }
     }
 
@@ -84,14 +89,16 @@ pub(crate) struct ReqwestWorker {
     spec: Arc<RequestSpec>,
     client: Client,
     sent: Arc<AtomicU64>,
+    next: Arc<AtomicUsize>,
 }
 
 impl Worker for ReqwestWorker {
     async fn send(&mut self) -> Outcome {
         let spec = &*self.spec;
+        let url = &spec.urls[self.next.fetch_add(1, Ordering::Relaxed) % spec.urls.len()];
         let mut request = self
             .client
-            .request(spec.method.clone(), spec.url.clone())
+            .request(spec.method.clone(), url.clone())
             .headers(spec.headers.clone());
         if !spec.body.is_empty() {
             request = request.body(Body::wrap(spec.body.body(&self.sent)));

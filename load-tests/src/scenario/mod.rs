@@ -227,7 +227,7 @@ fn run_phase(
     progress: bool,
 ) -> Result<Report, Error> {
     let engine = HyperEngine::new(&RequestSpec {
-        url: url.clone(),
+        urls: vec![url.clone()],
         method: http::Method::GET,
         headers: http::HeaderMap::new(),
         body: bytes::Bytes::new().into(),

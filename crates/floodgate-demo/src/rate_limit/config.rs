@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use floodgate::Quota;
+use floodgate::rate_limit::redis::{Fallback, RedisStore};
 
 use super::KeySpec;
 
@@ -38,6 +39,7 @@ const MAX_DECIMALS: usize = 3;
 ///         rate: Some(Rate::per_second(50)),
 ///         burst: Some(10),
 ///         rate_key: KeySpec::PeerIp,
+///         ..RateLimitConfig::default()
 ///     },
 ///     ..Config::default()
 /// });
@@ -84,6 +86,97 @@ pub struct RateLimitConfig {
         help_heading = "Rate limit (before the gate)"
     )]
     pub rate_key: KeySpec,
+
+    /// Keep the rate limit's buckets in Redis at this URL (`redis://HOST:PORT/DB`), shared by
+    /// every replica given the same URL; needs --rate [default: in this process].
+    #[arg(
+        long,
+        env = "FLOODGATE_REDIS_URL",
+        requires = "rate",
+        value_parser = redis_url,
+        value_name = "URL",
+        help_heading = "Rate limit (before the gate)"
+    )]
+    pub redis_url: Option<RedisUrl>,
+
+    /// What decides while Redis does not answer: `local` (each replica on its own, at
+    /// 1/--rate-replicas of the rate), `allow` (everything passes) or `deny` (everything gets
+    /// 429); needs --redis-url.
+    #[arg(
+        long,
+        env = "FLOODGATE_RATE_FALLBACK",
+        requires = "redis_url",
+        default_value = "local",
+        value_name = "MODE",
+        help_heading = "Rate limit (before the gate)"
+    )]
+    pub rate_fallback: RateFallback,
+
+    /// How many replicas share the Redis quota: the local fallback gives each 1/N of --rate and
+    /// of --burst; needs --redis-url.
+    #[arg(
+        long,
+        env = "FLOODGATE_RATE_REPLICAS",
+        requires = "redis_url",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u32).range(1..=10_000),
+        value_name = "N",
+        help_heading = "Rate limit (before the gate)"
+    )]
+    pub rate_replicas: u32,
+}
+
+/// A `--redis-url`, checked to be a Redis URL (the connection is made on the first request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// The URL as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    /// The URL without its password, for logs: `redis://user:***@host/`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = &self.0;
+        let credentials = url.find("://").map(|scheme| scheme + 3).and_then(|start| {
+            let at = start + url[start..].find('@')?;
+            let colon = start + url[start..at].find(':')?;
+            Some((colon + 1, at))
+        });
+        match credentials {
+            Some((start, end)) => write!(f, "{}***{}", &url[..start], &url[end..]),
+            None => f.write_str(url),
+        }
+    }
+}
+
+impl FromStr for RedisUrl {
+    type Err = String;
+
+    fn from_str(url: &str) -> Result<Self, String> {
+        redis_url(url)
+    }
+}
+
+fn redis_url(url: &str) -> Result<RedisUrl, String> {
+    RedisStore::open(url)
+        .map(|_| RedisUrl(url.to_owned()))
+        .map_err(|error| format!("{url:?} is not a Redis URL ({error})"))
+}
+
+/// `--rate-fallback`: what decides while Redis does not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RateFallback {
+    /// Each replica limits on its own, with its share of the quota.
+    #[default]
+    Local,
+    /// Every request passes.
+    Allow,
+    /// Every request gets 429.
+    Deny,
 }
 
 impl Default for RateLimitConfig {
@@ -93,6 +186,9 @@ impl Default for RateLimitConfig {
             rate: None,
             burst: None,
             rate_key: KeySpec::Global,
+            redis_url: None,
+            rate_fallback: RateFallback::Local,
+            rate_replicas: 1,
         }
     }
 }
@@ -118,12 +214,35 @@ impl RateLimitConfig {
     }
 }
 
+impl RateLimitConfig {
+    /// The Redis store of `--redis-url`, with the fallback of `--rate-fallback` and
+    /// `--rate-replicas`; `None` when the buckets are local (or the rate limit is off).
+    pub fn store(&self) -> Option<RedisStore> {
+        let url = self.redis_url.as_ref()?;
+        let quota = self.quota()?;
+        let store = RedisStore::open(url.as_str()).expect("checked when parsed");
+        let fallback = match self.rate_fallback {
+            RateFallback::Local => {
+                Fallback::Local(quota.share(1.0 / f64::from(self.rate_replicas)))
+            }
+            RateFallback::Allow => Fallback::Allow,
+            RateFallback::Deny => Fallback::Deny,
+        };
+        Some(store.fallback(fallback))
+    }
+}
+
 impl fmt::Display for RateLimitConfig {
     /// `off`, or the settings in one word, for the startup log line: `50/s,burst=10,key=ip`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.rate, self.burst_size()) {
             (Some(rate), Some(burst)) => {
-                write!(f, "{rate}/s,burst={burst},key={}", self.rate_key)
+                write!(f, "{rate}/s,burst={burst},key={}", self.rate_key)?;
+                if let Some(url) = &self.redis_url {
+                    let fallback = format!("{:?}", self.rate_fallback).to_lowercase();
+                    write!(f, ",redis={url},fallback={fallback}")?;
+                }
+                Ok(())
             }
             _ => f.write_str("off"),
         }
@@ -324,6 +443,7 @@ mod tests {
                 rate: Some(Rate::per_second(50)),
                 burst: Some(10),
                 rate_key: KeySpec::PeerIp,
+                ..RateLimitConfig::default()
             }
         );
         let quota = config.quota().unwrap();
@@ -416,6 +536,30 @@ mod tests {
             (&["--rate", "50", "--burst", "2.5"], "--burst"),
             (&["--rate", "50", "--rate-key", "cookie"], "--rate-key"),
             (&["--rate", "50", "--rate-key", "header:"], "--rate-key"),
+            (&["--rate", "50", "--redis-url", "http://x/"], "--redis-url"),
+            (&["--rate", "50", "--redis-url", "redis://"], "--redis-url"),
+            (
+                &[
+                    "--rate",
+                    "50",
+                    "--redis-url",
+                    "redis://h/",
+                    "--rate-fallback",
+                    "maybe",
+                ],
+                "--rate-fallback",
+            ),
+            (
+                &[
+                    "--rate",
+                    "50",
+                    "--redis-url",
+                    "redis://h/",
+                    "--rate-replicas",
+                    "0",
+                ],
+                "--rate-replicas",
+            ),
         ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.exit_code(), 2);
@@ -431,6 +575,71 @@ mod tests {
             let message = err.to_string();
             assert!(message.contains(args[0]), "{args:?}: {message}");
             assert!(message.contains("--rate <R>"), "{args:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn redis_flags_put_the_buckets_in_redis_with_a_fallback() {
+        assert!(parse(&["--rate", "50"]).unwrap().store().is_none());
+        let args = [
+            "--rate",
+            "90",
+            "--burst",
+            "30",
+            "--redis-url",
+            "redis://127.0.0.1:6379/",
+        ];
+        let config = parse(&args).unwrap();
+        assert_eq!(config.rate_fallback, RateFallback::Local);
+        assert_eq!(config.rate_replicas, 1);
+        assert_eq!(
+            config.to_string(),
+            "90/s,burst=30,key=global,redis=redis://127.0.0.1:6379/,fallback=local"
+        );
+        let store = format!("{:?}", config.store().unwrap());
+        assert!(
+            store.contains("Local(Quota { count: 90, per: 1s, burst: 30"),
+            "{store}"
+        );
+
+        let mut three = args.to_vec();
+        three.extend(["--rate-replicas", "3"]);
+        let store = format!("{:?}", parse(&three).unwrap().store().unwrap());
+        assert!(
+            store.contains("Local(Quota { count: 90, per: 3s, burst: 10"),
+            "{store}"
+        );
+
+        let mut deny = args.to_vec();
+        deny.extend(["--rate-fallback", "deny"]);
+        let store = format!("{:?}", parse(&deny).unwrap().store().unwrap());
+        assert!(store.contains("fallback: Some(Deny)"), "{store}");
+    }
+
+    #[test]
+    fn redis_urls_are_logged_without_their_password() {
+        let shown = |url: &str| url.parse::<RedisUrl>().unwrap().to_string();
+        assert_eq!(shown("redis://:secret@h:6379/0"), "redis://:***@h:6379/0");
+        assert_eq!(shown("redis://app:secret@h/"), "redis://app:***@h/");
+        assert_eq!(shown("redis://h:6379/"), "redis://h:6379/");
+    }
+
+    #[test]
+    fn redis_flags_need_a_rate_and_a_url() {
+        for (args, needs) in [
+            (&["--redis-url", "redis://h/"][..], "--rate <R>"),
+            (
+                &["--rate", "5", "--rate-fallback", "allow"],
+                "--redis-url <URL>",
+            ),
+            (
+                &["--rate", "5", "--rate-replicas", "3"],
+                "--redis-url <URL>",
+            ),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            assert!(err.to_string().contains(needs), "{args:?}: {err}");
         }
     }
 }

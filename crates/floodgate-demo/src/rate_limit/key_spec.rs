@@ -50,6 +50,22 @@ pub enum ClientKey {
     Header(HeaderValue),
 }
 
+impl floodgate::rate_limit::redis::RedisKey for ClientKey {
+    /// `ip:ADDRESS` or `header:VALUE`: the two kinds never share a bucket in Redis.
+    fn write_key(&self, out: &mut Vec<u8>) {
+        match self {
+            ClientKey::Ip(ip) => {
+                out.extend_from_slice(b"ip:");
+                ip.write_key(out);
+            }
+            ClientKey::Header(value) => {
+                out.extend_from_slice(b"header:");
+                value.write_key(out);
+            }
+        }
+    }
+}
+
 impl KeyExtractor for KeySpec {
     type Key = ClientKey;
 

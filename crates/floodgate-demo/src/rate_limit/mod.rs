@@ -1,5 +1,6 @@
 //! The token-bucket rate limit in front of the gated routes (`--rate`, `--burst`,
-//! `--rate-key`): floodgate's `RateLimitLayer`, outside the gate.
+//! `--rate-key`, and `--redis-url` to share it between replicas): floodgate's `RateLimitLayer`,
+//! outside the gate.
 
 mod config;
 mod key_spec;
@@ -10,7 +11,7 @@ use axum::Router;
 use floodgate::RateLimitLayer;
 use floodgate::rate_limit::RateLimiter;
 
-pub use self::config::{ParseRateError, Rate, RateLimitConfig};
+pub use self::config::{ParseRateError, Rate, RateFallback, RateLimitConfig, RedisUrl};
 pub use self::key_spec::{ClientKey, KeySpec, ParseKeySpecError};
 
 /// Applies the rate limit of `config`, if it is on, to every route of `gated` (with
@@ -34,7 +35,10 @@ where
     let Some(quota) = config.quota() else {
         return (gated, None);
     };
-    let layer = RateLimitLayer::keyed(quota, config.rate_key.clone()).headers_on_admitted(true);
+    let mut layer = RateLimitLayer::keyed(quota, config.rate_key.clone()).headers_on_admitted(true);
+    if let Some(store) = config.store() {
+        layer = layer.store(store);
+    }
     let limiter = layer.limiter();
     (gated.route_layer(layer), Some(limiter))
 }

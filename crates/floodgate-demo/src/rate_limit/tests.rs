@@ -22,6 +22,7 @@ fn config(rate: &str, burst: u32, key: KeySpec) -> Config {
             rate: Some(rate.parse::<Rate>().unwrap()),
             burst: Some(burst),
             rate_key: key,
+            ..RateLimitConfig::default()
         },
         ..Config::default()
     }

@@ -22,6 +22,7 @@ fn rate_limited(rate: &str, burst: u32, rate_key: KeySpec) -> Config {
             rate: Some(rate.parse().unwrap()),
             burst: Some(burst),
             rate_key,
+            ..RateLimitConfig::default()
         },
         ..Config::default()
     }
