@@ -9,4 +9,5 @@ mod jobs;
 mod overload;
 mod process;
 mod rate_limit;
+mod replicas;
 mod support;
