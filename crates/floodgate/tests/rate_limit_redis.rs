@@ -408,6 +408,16 @@ async fn garbage_or_silence_from_the_store_is_decided_by_the_fallback_never_an_e
             snapshot.fallback && snapshot.store_errors >= 1,
             "{snapshot:?}"
         );
+        let text = PrometheusText::new().rate_limit(&layer.limiter()).render();
+        assert!(
+            text.contains("floodgate_rate_fallback{policy=\"default\"} 1\n"),
+            "{text}"
+        );
+        let errors = format!(
+            "floodgate_rate_store_errors_total{{policy=\"default\"}} {}\n",
+            snapshot.store_errors
+        );
+        assert!(text.contains(&errors), "{text}");
 
         let allow =
             RateLimitLayer::new(quota.clone()).store(store.clone().fallback(Fallback::Allow));

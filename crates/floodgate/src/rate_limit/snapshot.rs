@@ -27,7 +27,8 @@ pub struct Snapshot {
     /// Requests waiting for a token now.
     pub waiting: usize,
     /// Buckets in the keyed store now (always 0 for a global limit). Idle buckets are evicted
-    /// periodically, so this follows the number of recently active keys.
+    /// periodically, so this follows the number of recently active keys. With a Redis store,
+    /// the local buckets are only the fallback's: the keys in Redis are not counted here.
     pub keys: usize,
     /// Requests whose new key found the key store full (at
     /// [`max_keys`](super::RateLimitLayer::max_keys) active keys) and were treated as requests
