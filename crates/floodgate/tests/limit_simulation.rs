@@ -16,6 +16,10 @@
 //!   window with a mean latency of at most `2 d` and a mean limit between `0.75` and `2` times
 //!   the new capacity (plus one request).
 //!
+//! [`Adaptive`] runs on no setting at all, and is also held to the zero-configuration targets:
+//! at 4 × a backend of 8 slots, the same at `d` of 5, 50 and 500 ms, goodput of 95 %, p99 of
+//! `1.3 d`, the limit within 25 % of 8; the capacity halved and doubled live; light load.
+//!
 //! AIMD sees latency only through its timeout, so it runs with `timeout = 1.5 d`. Vegas's
 //! thresholds count requests, so it runs with `alpha = beta = 2` (Netflix's defaults keep up to
 //! 6 requests queued: more than the whole of a backend of 4). Gradient2 runs on its defaults.
@@ -27,7 +31,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use floodgate::limit::{Aimd, Fixed, Gradient2, LimitAlgorithm, Sample, Vegas};
+use floodgate::limit::{Adaptive, Aimd, Fixed, Gradient2, LimitAlgorithm, Sample, Vegas};
 
 /// The service time `d`, in nanoseconds of virtual time.
 const D: u64 = 10_000_000;
@@ -60,6 +64,116 @@ fn vegas() {
     check("vegas (alpha = beta = 2)", |seed| {
         Vegas::new().alpha(2).beta(2).seed(seed)
     });
+}
+
+#[test]
+fn adaptive() {
+    check("adaptive (no setting)", |seed| Adaptive::new().seed(seed));
+}
+
+/// The zero-configuration targets: a backend of 8 slots offered 4 times what it can serve, at
+/// a service time of 5 ms, 50 ms and 500 ms (the algorithm must not assume a scale): once
+/// settled, a goodput of at least 95 % of `C / d`, a latency p99 of at most `1.3 d`, the limit
+/// within 25 % of 8. Printed with `--nocapture`.
+#[test]
+fn adaptive_settles_at_the_capacity_whatever_the_service_time() {
+    let mut failures = Vec::new();
+    for millis in [5, 50, 500] {
+        let scenario = Scenario {
+            service: millis * 1_000_000,
+            overload: 4.0,
+            capacity: 8,
+            windows: 200,
+            change: None,
+        };
+        let run = simulate_scenario(Adaptive::new().seed(millis), &scenario, millis);
+        let settled = run.settled(100..200);
+        println!("adaptive, C = 8, d = {millis} ms, 4x: {settled}");
+        if settled.goodput < 0.95 || settled.p99 > 1.3 || !(6.0..=10.0).contains(&settled.limit) {
+            failures.push(format!("d = {millis} ms: {settled}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Time from the change (in service times) until every later window passes `good`.
+fn recovers_after(run: &Run, change: usize, good: impl Fn(&Window) -> bool) -> Option<f64> {
+    let after = &run.windows[change..];
+    let start = (0..after.len()).find(|&start| after[start..].iter().all(&good))?;
+    let elapsed: u64 = after[..start].iter().map(|window| window.elapsed).sum();
+    Some(elapsed as f64 / after[0].service as f64)
+}
+
+/// Capacity halved live: from 40 service times after (2 s at 50 ms) on, a latency p99 of at
+/// most `1.3 d`. Doubled: a window with a
+/// goodput of 90 % of the new capacity within 100 service times (5 s at 50 ms), and 90 % once
+/// settled.
+#[test]
+fn adaptive_follows_the_capacity_down_and_up() {
+    let change = 100;
+    let scenario = |slots| Scenario {
+        service: D,
+        overload: 4.0,
+        capacity: 8,
+        windows: 250,
+        change: Some((change, slots)),
+    };
+    let halved = simulate_scenario(Adaptive::new().seed(1), &scenario(4), 1);
+    // The p99 of everything from 40 service times after the halving on.
+    let mut elapsed = 0;
+    let settles = change
+        + halved.windows[change..]
+            .iter()
+            .take_while(|window| {
+                elapsed += window.elapsed;
+                elapsed < 40 * D
+            })
+            .count()
+        + 1;
+    let down = halved.settled(settles..250);
+    let doubled = simulate_scenario(Adaptive::new().seed(2), &scenario(16), 2);
+    let goodput = |window: &Window| {
+        window.latencies.len() as f64 * window.service as f64
+            / window.elapsed as f64
+            / window.capacity as f64
+    };
+    let after = &doubled.windows[change..];
+    let first = after.iter().position(|window| goodput(window) >= 0.9);
+    let up = first.map(|n| {
+        let elapsed: u64 = after[..n].iter().map(|window| window.elapsed).sum();
+        elapsed as f64 / D as f64
+    });
+    let (down_settled, up_settled) = (halved.settled(200..250), doubled.settled(200..250));
+    println!(
+        "adaptive, C = 8 halved: from 40 d on {down}; settled {down_settled}; doubled: 90 % \
+         goodput after {up:?} d, then {up_settled}"
+    );
+    assert!(down.p99 <= 1.3, "halved: {down}");
+    assert!(up.is_some_and(|d| d <= 100.0), "doubled: {up:?}");
+    assert!(up_settled.goodput >= 0.9, "doubled: {up_settled}");
+}
+
+/// Light load (half of what the backend can serve): the limit neither drifts up without bound
+/// nor collapses.
+#[test]
+fn adaptive_under_light_load_keeps_its_limit() {
+    let scenario = Scenario {
+        service: D,
+        overload: 0.5,
+        capacity: 8,
+        windows: 400,
+        change: None,
+    };
+    let run = simulate_scenario(Adaptive::new().seed(3), &scenario, 3);
+    let early = run.settled(50..100);
+    let late = run.settled(350..400);
+    println!("adaptive, C = 8 at 0.5x: windows 50-100: {early}; 350-400: {late}");
+    assert!((3.0..=24.0).contains(&late.limit), "{late}");
+    assert!(
+        late.limit <= early.limit * 1.5 + 1.0,
+        "drifts up: {early} -> {late}"
+    );
+    assert!(late.goodput > 0.45 && late.p99 <= 1.3, "{late}");
 }
 
 /// The harness can fail: a fixed limit of four times the capacity queues three requests
@@ -128,6 +242,7 @@ struct Window {
     limits: usize,
     elapsed: u64,
     capacity: usize,
+    service: u64,
 }
 
 impl Window {
@@ -156,9 +271,10 @@ impl Run {
         latencies.sort_by(f64::total_cmp);
         let elapsed: u64 = windows.iter().map(|window| window.elapsed).sum();
         let capacity = windows[0].capacity as f64;
+        let service = windows[0].service as f64;
         Settled {
             limit: windows.iter().map(Window::limit).sum::<f64>() / windows.len() as f64,
-            goodput: latencies.len() as f64 * D as f64 / elapsed as f64 / capacity,
+            goodput: latencies.len() as f64 * service / elapsed as f64 / capacity,
             mean: latencies.iter().sum::<f64>() / latencies.len() as f64,
             p99: latencies[latencies.len() * 99 / 100],
         }
@@ -217,6 +333,8 @@ enum Event {
 /// The gate, the backend and the load, in virtual time.
 struct Simulation<A> {
     algorithm: A,
+    /// The service time, in nanoseconds.
+    service: u64,
     limit: usize,
     in_flight: usize,
     capacity: usize,
@@ -230,8 +348,32 @@ struct Simulation<A> {
 }
 
 fn simulate<A: LimitAlgorithm>(algorithm: A, capacity: usize, seed: u64) -> Run {
+    let scenario = Scenario {
+        service: D,
+        overload: OVERLOAD,
+        capacity,
+        windows: 2 * PHASE,
+        // Half the slots go; requests in service finish first.
+        change: Some((PHASE, capacity / 2)),
+    };
+    simulate_scenario(algorithm, &scenario, seed)
+}
+
+/// A simulated run: the backend, the load, and a change of capacity after some windows.
+struct Scenario {
+    service: u64,
+    overload: f64,
+    capacity: usize,
+    windows: usize,
+    /// After this many windows, the backend has this many slots.
+    change: Option<(usize, usize)>,
+}
+
+fn simulate_scenario<A: LimitAlgorithm>(algorithm: A, scenario: &Scenario, seed: u64) -> Run {
+    let capacity = scenario.capacity;
     let mut sim = Simulation {
         limit: algorithm.initial_limit(),
+        service: scenario.service,
         algorithm,
         in_flight: 0,
         capacity,
@@ -243,16 +385,17 @@ fn simulate<A: LimitAlgorithm>(algorithm: A, capacity: usize, seed: u64) -> Run 
         now: 0,
     };
     sim.schedule(0, Event::Arrival);
-    let mean_gap = D as f64 / (OVERLOAD * capacity as f64);
+    let mean_gap = scenario.service as f64 / (scenario.overload * capacity as f64);
     let mut windows = Vec::with_capacity(2 * PHASE);
     let mut window = Window {
         latencies: Vec::with_capacity(WINDOW),
         limits: 0,
         elapsed: 0,
         capacity,
+        service: scenario.service,
     };
     let mut window_start = 0;
-    while windows.len() < 2 * PHASE {
+    while windows.len() < scenario.windows {
         let Reverse((now, _, event)) = sim.events.pop().expect("arrivals never stop");
         sim.now = now;
         match event {
@@ -263,7 +406,9 @@ fn simulate<A: LimitAlgorithm>(algorithm: A, capacity: usize, seed: u64) -> Run 
             }
             Event::Done(request) => {
                 let latency = sim.finish(request);
-                window.latencies.push(latency as f64 / D as f64);
+                window
+                    .latencies
+                    .push(latency as f64 / scenario.service as f64);
                 window.limits += sim.limit;
                 if window.latencies.len() == WINDOW {
                     window.elapsed = now - window_start;
@@ -275,11 +420,14 @@ fn simulate<A: LimitAlgorithm>(algorithm: A, capacity: usize, seed: u64) -> Run 
                             limits: 0,
                             elapsed: 0,
                             capacity: sim.capacity,
+                            service: scenario.service,
                         },
                     ));
-                    if windows.len() == PHASE {
-                        // Half the slots go; requests in service finish first.
-                        sim.capacity = capacity / 2;
+                    if let Some((at, slots)) = scenario.change
+                        && windows.len() == at
+                    {
+                        // Requests in service finish first.
+                        sim.capacity = slots;
                         window.capacity = sim.capacity;
                     }
                 }
@@ -315,7 +463,8 @@ impl<A: LimitAlgorithm> Simulation<A> {
     fn serve(&mut self, request: Request) {
         self.busy += 1;
         let noise = 1.0 - NOISE + 2.0 * NOISE * self.rng.unit();
-        self.schedule(self.now + (D as f64 * noise) as u64, Event::Done(request));
+        let service = (self.service as f64 * noise) as u64;
+        self.schedule(self.now + service, Event::Done(request));
     }
 
     /// A request is done: the algorithm learns from it, and the next queued one is served.

@@ -101,8 +101,8 @@ impl AdaptiveConfig {
 }
 
 /// A `--limit-algorithm`: which [`floodgate::limit::LimitAlgorithm`] sets the gate's limit:
-/// [`Fixed`](floodgate::limit::Fixed), [`Aimd`](floodgate::limit::Aimd), [`Gradient2`](floodgate::limit::Gradient2)
-/// or [`Vegas`](floodgate::limit::Vegas).
+/// [`Fixed`](floodgate::limit::Fixed), [`Aimd`](floodgate::limit::Aimd), [`Gradient2`](floodgate::limit::Gradient2),
+/// [`Vegas`](floodgate::limit::Vegas) or [`Adaptive`](floodgate::limit::Adaptive).
 ///
 /// (The variants' docs are the `--help` text, hence plain.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, ValueEnum)]
@@ -119,16 +119,20 @@ pub enum Algorithm {
     /// Vegas: keeps the queue it estimates from the no-load latency at about 2 requests
     /// (alpha = beta = 2, for small backends).
     Vegas,
+    /// Adaptive: no setting; measures the no-load latency (at 3 in flight, now and then) and
+    /// keeps latency within 10 % of it.
+    Adaptive,
 }
 
 impl Algorithm {
-    /// The flag value: `fixed`, `aimd`, `gradient2` or `vegas`.
+    /// The flag value: `fixed`, `aimd`, `gradient2`, `vegas` or `adaptive`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Algorithm::Fixed => "fixed",
             Algorithm::Aimd => "aimd",
             Algorithm::Gradient2 => "gradient2",
             Algorithm::Vegas => "vegas",
+            Algorithm::Adaptive => "adaptive",
         }
     }
 
@@ -175,6 +179,7 @@ mod tests {
             ("aimd", Algorithm::Aimd),
             ("gradient2", Algorithm::Gradient2),
             ("vegas", Algorithm::Vegas),
+            ("adaptive", Algorithm::Adaptive),
         ] {
             let config = parse(&["--limit-algorithm", name]).unwrap();
             assert_eq!(config.limit_algorithm, algorithm, "{name}");

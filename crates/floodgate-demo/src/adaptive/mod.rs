@@ -10,8 +10,10 @@
 //! | `aimd` | `max_limit` = `--max-concurrency`; `timeout` = `--aimd-timeout`, by default 1.5 × `--delay` (the library's 5 s would never fire in front of a 50 ms backend) |
 //! | `gradient2` | `max_limit` = `--max-concurrency`; otherwise Netflix's defaults |
 //! | `vegas` | `max_limit` = `--max-concurrency`; `alpha = beta = 2`: the default thresholds (3 and 6 requests) queue more than a small backend of 4 or 8 slots serves in a round trip |
+//! | `adaptive` | nothing: the library's zero-configuration [`Adaptive`](floodgate::limit::Adaptive) (`--max-concurrency` stays the gate's ceiling) |
 //!
-//! Every algorithm starts at its initial limit of 20, or at the ceiling if that is lower. A
+//! Every algorithm but `adaptive` starts at its initial limit of 20, or at the ceiling if that
+//! is lower; `adaptive` starts at 3 in flight, measuring the no-load latency. A
 //! response counts as a drop for the algorithm when it is a `5xx` (the gate's default): the
 //! simulated backend never fails, so here the delay-based algorithms see latency and AIMD sees
 //! requests slower than its timeout.
@@ -19,7 +21,7 @@
 mod config;
 
 use floodgate::GateLayer;
-use floodgate::limit::{Aimd, Gradient2, Vegas};
+use floodgate::limit::{Adaptive, Aimd, Gradient2, Vegas};
 
 pub use self::config::{AdaptiveConfig, Algorithm};
 use crate::config::Config;
@@ -47,6 +49,7 @@ pub(crate) fn configure<R, P>(layer: GateLayer<R, P>, config: &Config) -> GateLa
                 .beta(VEGAS_QUEUE)
                 .max_limit(ceiling),
         ),
+        Algorithm::Adaptive => layer.limit_algorithm(Adaptive::new()),
     }
 }
 
@@ -78,6 +81,7 @@ mod tests {
             Algorithm::Aimd,
             Algorithm::Gradient2,
             Algorithm::Vegas,
+            Algorithm::Adaptive,
         ] {
             for queue in [Queue::Fifo, Queue::Lifo, Queue::Codel] {
                 for ceiling in [1, 8, 256] {
@@ -86,10 +90,10 @@ mod tests {
                     let case = format!("{algorithm} {queue} {ceiling}");
                     assert_eq!(snapshot.queue, queue, "{case}");
                     assert_eq!(snapshot.adaptive, algorithm.is_adaptive(), "{case}");
-                    let expected = if algorithm.is_adaptive() {
-                        ceiling.min(20)
-                    } else {
-                        ceiling
+                    let expected = match algorithm {
+                        Algorithm::Fixed => ceiling,
+                        Algorithm::Adaptive => ceiling.min(3),
+                        _ => ceiling.min(20),
                     };
                     assert_eq!(snapshot.limit, expected, "{case}");
                 }

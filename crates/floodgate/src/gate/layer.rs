@@ -66,6 +66,22 @@ impl GateLayer {
         Self::with_config(GateConfig::new(limit))
     }
 
+    /// A layer with a gate that needs no number: the [`Adaptive`](crate::limit::Adaptive) limit
+    /// measures the backend's latency with no queue and keeps the limit where latency stays
+    /// within 10 % of it, up to 1000 in flight (the other defaults as [`new`](GateLayer::new)).
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use floodgate::GateLayer;
+    ///
+    /// let gate = GateLayer::adaptive();
+    /// assert_eq!(gate.gate().snapshot().limit, 3, "it starts by measuring, at 3 in flight");
+    /// let app: Router = Router::new().route("/", get(|| async { "hi" })).layer(gate);
+    /// ```
+    pub fn adaptive() -> Self {
+        Self::new(1000).limit_algorithm(crate::limit::Adaptive::new())
+    }
+
     /// A layer with a new gate built with `config`.
     ///
     /// ```

@@ -28,9 +28,12 @@
 //! | [`Aimd`] | drops, and latency over a timeout | overload shows as errors or timeouts, or you know what "too slow" is | set [`timeout`](Aimd::timeout) to 1.5–2 × the usual latency; the limit saws between 90% and 100% of what it found |
 //! | [`Gradient2`] | latency against its long-term average | the general choice: you do not know the capacity, and latency varies | a probe halves the limit for one round trip now and then |
 //! | [`Vegas`] | latency against the lowest latency seen | latency is steady and you want the shortest queue | reads latency noise as queue; its thresholds count requests, so lower [`alpha`](Vegas::alpha) and [`beta`](Vegas::beta) for a backend of a few slots |
+//! | [`Adaptive`] | latency against a measured no-load latency | you want no setting at all, and no queue in the backend ([`GateLayer::adaptive`](crate::GateLayer::adaptive)) | one gate per kind of route: a no-load latency is one number; it measures at a quarter of the limit now and then |
 //!
 //! In plain words: if you know the capacity, use [`Fixed`]. If you do not, start with
-//! [`Gradient2`]: it needs no tuning and tolerates latency that varies from request to request.
+//! [`Adaptive`] (`GateLayer::adaptive()`): it needs no number and settles at the capacity with
+//! no queue behind the gate; [`Gradient2`] tolerates latency that varies more from request to
+//! request, with a queue.
 //! Use [`Aimd`] when the backend says "overloaded" through errors or timeouts rather than through
 //! latency. Use [`Vegas`] for a backend whose latency barely varies, where it keeps the queue
 //! shortest. Every adaptive algorithm keeps its limit within `[min_limit, max_limit]`: set
@@ -57,6 +60,7 @@
 use std::fmt;
 use std::time::Duration;
 
+mod adaptive;
 mod aimd;
 mod bounds;
 mod fixed;
@@ -64,6 +68,7 @@ mod gradient2;
 mod probe;
 mod vegas;
 
+pub use self::adaptive::Adaptive;
 pub use self::aimd::Aimd;
 pub use self::fixed::Fixed;
 pub use self::gradient2::Gradient2;
