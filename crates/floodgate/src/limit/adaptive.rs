@@ -9,8 +9,10 @@ const MEASURE_SAMPLES: usize = 10;
 /// The fewest samples in a window.
 const MIN_WINDOW: usize = 10;
 /// Windows the limit holds after a queue, at first and at most.
-const MIN_HOLD: usize = 2;
+const MIN_HOLD: usize = 16;
 const MAX_HOLD: usize = 64;
+/// Growth per window until the first queue.
+const SLOW_START_GROWTH: f64 = 1.5;
 
 /// The zero-configuration adaptive limit: it measures the latency of the backend with no queue,
 /// then keeps the limit where no queue builds inside the backend. It needs no number: not the
@@ -38,18 +40,20 @@ const MAX_HOLD: usize = 64;
 /// Time is counted in round trips: a *window* is as many samples as the limit (at least 10),
 /// one round trip of requests at full use, whatever the latency's scale.
 ///
-/// 1. **No-load latency.** The limit drops to a quarter of itself (at least 3), and the median
+/// 1. **No-load latency.** The limit drops to half of itself (at least 3), and the median
 ///    latency of 10 requests admitted under it is the *no-load latency* (a median, not the
 ///    minimum, so that noise does not read as a queue). Measured at the start, then every 250
 ///    windows (about 12 s at 50 ms per request), with ±10 % jitter so that replicas do not
-///    measure in step; then the limit goes back to what it was. (A quarter of a limit that is
-///    at most 4 × the capacity sees no queue; Envoy measures at a fixed 3.)
+///    measure in step; then the limit goes back to what it was. (Half a limit that is at most
+///    twice the capacity sees no queue, and the limit stays near the capacity; Envoy measures at
+///    a fixed 3, which costs more throughput the larger the capacity.)
 /// 2. **A queue** is a window whose 90th percentile latency is more than 10 % above the no-load
 ///    latency (the *allowance*): a tenth of the requests waited. The cut is sized by Little's
-///    law: at the limit `L` with a mean latency `m`, the backend serves `L / m`, so
-///    `L × no-load / m` requests keep it as busy with no queue (at least one less, at most half).
-///    Then the limit holds for 2 windows before it tries higher, twice as long each time the
-///    same level queues again (up to 64 windows): probing above the capacity costs a queue, so
+///    law: at the limit `L` with a mean latency `m`, the backend serves `L / m`, so about
+///    `L × (1 - no-load / m)` requests were queued: the limit drops by that many, rounded (at
+///    least one, at most half the limit). Then it holds for 16 windows before it tries higher,
+///    twice as long each time the same level queues again (up to 64 windows): probing above the
+///    capacity costs a queue, so
 ///    it is done ever more rarely while the capacity stays where it is.
 /// 3. **Growth.** A window without a queue in which a request was admitted at the limit grows
 ///    the limit by 5 % (at the start, until the first queue, it doubles per window, as TCP's
@@ -76,8 +80,7 @@ const MAX_HOLD: usize = 64;
 ///
 /// # Mind
 ///
-/// - The measurement costs some throughput: 10 requests at a quarter of the limit every 250
-///   round trips.
+/// - The measurement costs some throughput: 10 requests at half the limit every 250 windows.
 /// - The no-load latency is one number for the whole gate. Routes of very different latency
 ///   behind one gate make it meaningless (`/fast` requests measure as no-load, and every
 ///   `/slow` request then looks queued): give each kind of route its own gate (`route_layer`).
@@ -95,6 +98,8 @@ pub struct Adaptive {
     limit: f64,
     phase: Phase,
     no_load_latency: Option<f64>,
+    /// The 90th percentile of the same measurement: how far latency spreads with no queue.
+    no_load_tail: f64,
     /// Until the first sign of a queue, the limit doubles per window (as TCP's slow start).
     slow_start: bool,
     /// The limit at which a queue was last seen.
@@ -103,7 +108,21 @@ pub struct Adaptive {
     /// the same level queues again, up to `MAX_HOLD`.
     hold: usize,
     hold_left: usize,
+    /// After a cut: the limit before it, and what the window that caused it saw, to check that
+    /// the cut shortened the latency (that the queue was ours).
+    checking: Option<(f64, Seen)>,
     rng: u64,
+}
+
+/// What the end of a window leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// The limit stays.
+    Same,
+    /// The limit changed: skip the samples admitted under the old one.
+    Changed,
+    /// Measure the no-load latency again.
+    Measure,
 }
 
 #[derive(Debug, Clone)]
@@ -181,10 +200,12 @@ impl Adaptive {
                 resume: measuring_limit as f64,
             },
             no_load_latency: None,
+            no_load_tail: 0.0,
             slow_start: true,
             queued_at: f64::INFINITY,
             hold: MIN_HOLD,
             hold_left: 0,
+            checking: None,
             rng: 0x2545_F491_4F6C_DD1D,
         }
     }
@@ -250,17 +271,17 @@ impl Adaptive {
         self.no_load_latency
     }
 
-    /// The limit while measuring: 3, or a quarter of the limit to go back to if that is more
-    /// (no queue while the limit is at most 4 × the capacity, and a large limit measures fast).
+    /// The limit while measuring: 3, or half the limit to go back to if that is more (no queue
+    /// while the limit is at most twice the capacity, and a large limit measures fast).
     fn measuring_limit(&self, resume: f64) -> usize {
-        let quarter = (resume / 4.0).floor() as usize;
-        self.bounds.fit(self.measuring_limit.max(quarter))
+        let half = (resume / 2.0).floor() as usize;
+        self.bounds.fit(self.measuring_limit.max(half))
     }
 
     fn current(&self) -> usize {
         match self.phase {
             Phase::Measuring { resume, .. } => self.measuring_limit(resume),
-            Phase::Running { .. } => self.bounds.fit(self.limit.floor() as usize),
+            Phase::Running { .. } => self.bounds.fit((self.limit + 1e-9).floor() as usize),
         }
     }
 
@@ -277,23 +298,41 @@ impl Adaptive {
         (self.measure_every + offset).saturating_sub(spread).max(1)
     }
 
+    /// Samples per window: one round trip at the limit; at least 10 once settled (a window's
+    /// 90th percentile needs a few samples), fewer in slow start (a queue shows plainly there,
+    /// and a small limit would otherwise take several round trips per window).
     fn window_size(&self) -> usize {
-        (self.limit.ceil() as usize).max(MIN_WINDOW)
+        let minimum = if self.slow_start { 3 } else { MIN_WINDOW };
+        (self.limit.ceil() as usize).max(minimum)
     }
 
-    /// Moves the limit at the end of a window. Returns whether it changed.
-    fn end_window(&mut self, seen: Seen) -> bool {
+    /// Moves the limit at the end of a window.
+    fn end_window(&mut self, seen: Seen) -> Next {
         let no_load = self.no_load_latency.expect("measured before running");
-        let allowed = no_load * (1.0 + self.allowance);
+        let allowed = self.no_load_tail * (1.0 + self.allowance);
         let before = self.limit;
+        if let Some((restore, cause)) = self.checking.take()
+            && seen.tail > allowed
+            && seen.tail >= 0.95 * cause.tail
+            && seen.mean >= 0.98 * cause.mean
+        {
+            // The cut shortened neither the tail nor the mean: the latency was not our queue
+            // (the backend got slower, or the machine is busy). Undo the cut and measure the
+            // no-load latency again.
+            self.limit = self.bounds.clamp(restore);
+            self.queued_at = f64::INFINITY;
+            self.hold = MIN_HOLD;
+            self.hold_left = 0;
+            return Next::Measure;
+        }
         if seen.tail > allowed {
-            // A queue. Little's law sizes the cut: at the limit L with a mean latency m, the
-            // backend serves L / m requests per unit of time, so L × no-load / m requests keep it
-            // as busy with no queue. At least one request less, at most half. Then hold there a
-            // while, longer each time the same level queues again.
-            let fewer = (before - 1.0) / before;
-            let factor = (no_load / seen.mean).min(fewer).max(0.5);
-            self.limit = self.bounds.clamp(before * factor);
+            // A queue. Little's law sizes it: at the limit L with a mean latency m, the backend
+            // serves L / m requests per unit of time, of which L × no-load / m are in service,
+            // the rest queued. Drop that many (at least one, at most half the limit); then hold
+            // there a while, longer each time the same level queues again.
+            let queued = (before * (1.0 - no_load / seen.mean)).round().max(1.0);
+            let cut = (before.floor() - queued).max(before * 0.5);
+            self.limit = self.bounds.clamp(cut);
             self.slow_start = false;
             let again = before <= self.queued_at * (1.0 + self.allowance);
             self.hold = if again {
@@ -303,11 +342,12 @@ impl Adaptive {
             };
             self.hold_left = self.hold;
             self.queued_at = before;
+            self.checking = Some((before, seen));
         } else if self.hold_left > 0 {
             self.hold_left -= 1;
         } else if seen.at_limit {
             let growth = if self.slow_start {
-                2.0
+                SLOW_START_GROWTH
             } else {
                 1.0 + self.allowance / 2.0
             };
@@ -318,7 +358,11 @@ impl Adaptive {
                 self.hold = MIN_HOLD;
             }
         }
-        self.limit != before
+        if self.limit == before {
+            Next::Same
+        } else {
+            Next::Changed
+        }
     }
 }
 
@@ -348,6 +392,7 @@ impl LimitAlgorithm for Adaptive {
                 }
                 if latencies.len() >= MEASURE_SAMPLES {
                     self.no_load_latency = Some(median(latencies));
+                    self.no_load_tail = percentile(latencies, 0.9);
                     self.limit = self.bounds.clamp(*resume);
                     let windows_left = self.next_measurement();
                     self.phase = Phase::Running {
@@ -367,14 +412,17 @@ impl LimitAlgorithm for Adaptive {
                     return limit_now;
                 };
                 *windows_left -= 1;
-                let measure_next = *windows_left == 0;
-                let changed = self.end_window(seen);
-                if measure_next {
+                let due = *windows_left == 0;
+                let next = self.end_window(seen);
+                if due || next == Next::Measure {
+                    self.checking = None;
                     self.phase = Phase::Measuring {
                         latencies: Vec::with_capacity(MEASURE_SAMPLES),
                         resume: self.limit,
                     };
-                } else if let (true, Phase::Running { window, .. }) = (changed, &mut self.phase) {
+                } else if let (Next::Changed, Phase::Running { window, .. }) =
+                    (next, &mut self.phase)
+                {
                     // Requests in flight now were admitted under the old limit.
                     window.skip = limit_now;
                 }
@@ -452,9 +500,9 @@ mod tests {
         }
         let limit = limits[100];
         assert!((14..=22).contains(&limit), "{limit}");
-        // Measurements come and go (at a quarter of the limit, at least 3); between them the
+        // Measurements come and go (at half the limit, at least 3); between them the
         // limit is where it was.
-        let measuring = (limit / 4).max(3);
+        let measuring = (limit / 2).max(3);
         assert!(
             limits[100..]
                 .iter()
