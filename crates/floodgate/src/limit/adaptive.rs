@@ -508,7 +508,7 @@ mod tests {
                 .iter()
                 .all(|&now| now == limit || now == measuring)
         );
-        assert!(limits[100..].iter().any(|&now| now == measuring));
+        assert!(limits[100..].contains(&measuring));
     }
 
     #[test]
