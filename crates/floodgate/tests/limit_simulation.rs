@@ -96,14 +96,6 @@ fn adaptive_settles_at_the_capacity_whatever_the_service_time() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
-/// Time from the change (in service times) until every later window passes `good`.
-fn recovers_after(run: &Run, change: usize, good: impl Fn(&Window) -> bool) -> Option<f64> {
-    let after = &run.windows[change..];
-    let start = (0..after.len()).find(|&start| after[start..].iter().all(&good))?;
-    let elapsed: u64 = after[..start].iter().map(|window| window.elapsed).sum();
-    Some(elapsed as f64 / after[0].service as f64)
-}
-
 /// Capacity halved live: from 40 service times after (2 s at 50 ms) on, a latency p99 of at
 /// most `1.3 d`. Doubled: a window with a
 /// goodput of 90 % of the new capacity within 100 service times (5 s at 50 ms), and 90 % once
