@@ -490,3 +490,145 @@ impl XorShift {
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
     }
 }
+
+/// Mixed routes through one gate, as a user who puts one gate on a whole `Router` would do:
+/// half the requests are fast (`d / 100`, no backend slot), half slow (a backend of 8 slots,
+/// `d` each), offered at twice what the slow route can serve. With one `Adaptive` gate for
+/// both, the no-load latency is a meaningless mix of the two; with a gate per route (one
+/// `route_layer` each), each learns its own.
+///
+/// Measured (printed with `--nocapture`): the slow route's goodput against its capacity, the
+/// fast route's against what it was offered. The bound checked is the per-route setup's: slow
+/// goodput of at least 90 %, fast requests all served. The single gate is printed beside it.
+#[test]
+fn adaptive_with_mixed_routes_needs_a_gate_per_route() {
+    let shared = simulate_mixed(true);
+    let per_route = simulate_mixed(false);
+    println!("adaptive, mixed routes, one gate: {shared}");
+    println!("adaptive, mixed routes, a gate per route: {per_route}");
+    assert!(per_route.slow_goodput >= 0.9, "{per_route}");
+    assert!(per_route.fast_served >= 0.99, "{per_route}");
+}
+
+#[derive(Debug)]
+struct Mixed {
+    /// Slow completions, as a fraction of the backend's capacity.
+    slow_goodput: f64,
+    /// Fast completions, as a fraction of the fast requests offered.
+    fast_served: f64,
+    /// The slow requests' latency p99, in `d`.
+    slow_p99: f64,
+    /// The mean limit of the gate the slow requests go through.
+    slow_limit: f64,
+}
+
+impl std::fmt::Display for Mixed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "slow goodput {:.0}% of capacity (p99 {:.2} d, limit {:.1}), fast served {:.0}%",
+            self.slow_goodput * 100.0,
+            self.slow_p99,
+            self.slow_limit,
+            self.fast_served * 100.0
+        )
+    }
+}
+
+/// An event of the mixed-routes simulation: (time, sequence, kind, admitted at, in flight at
+/// admission); kind 0 = arrival, 1 = fast request done, 2 = slow request done.
+type MixedEvent = (u64, u64, u8, u64, usize);
+
+/// Runs the mixed-routes case for 4,000 slow service times and measures the second half.
+fn simulate_mixed(one_gate: bool) -> Mixed {
+    const CAPACITY: usize = 8;
+    const FAST: u64 = D / 100;
+    let end = 4_000 * D;
+    let measure_from = end / 2;
+    // Gate 0 takes every request with one gate; otherwise gate 0 is the slow route's.
+    let mut gates = [Adaptive::new().seed(11), Adaptive::new().seed(12)];
+    let mut limits = [gates[0].initial_limit(), gates[1].initial_limit()];
+    let mut in_flight = [0usize; 2];
+    let gate_of = |slow: bool| usize::from(!one_gate && !slow);
+    let mut events: BinaryHeap<Reverse<MixedEvent>> = BinaryHeap::new();
+    let mut sequence = 0;
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    // Both routes offered at twice the slow route's capacity, in all four times.
+    let mean_gap = D as f64 / (4.0 * CAPACITY as f64);
+    events.push(Reverse((0, 0, 0, 0, 0)));
+    let (mut busy, mut queue) = (0usize, VecDeque::new());
+    let (mut slow_done, mut fast_done, mut fast_offered) = (0u64, 0u64, 0u64);
+    let mut slow_latencies = Vec::new();
+    let (mut limit_sum, mut limit_samples) = (0usize, 0usize);
+    let mut arrivals = 0u64;
+    while let Some(Reverse((now, _, kind, admitted, at_admission))) = events.pop() {
+        if now >= end {
+            break;
+        }
+        let measuring = now >= measure_from;
+        match kind {
+            0 => {
+                arrivals += 1;
+                let gap = -mean_gap * (1.0 - rng.unit()).ln();
+                sequence += 1;
+                events.push(Reverse((now + gap as u64 + 1, sequence, 0, 0, 0)));
+                let slow = arrivals % 2 == 0;
+                if !slow && measuring {
+                    fast_offered += 1;
+                }
+                let gate = gate_of(slow);
+                if in_flight[gate] >= limits[gate] {
+                    continue;
+                }
+                in_flight[gate] += 1;
+                let position = in_flight[gate];
+                sequence += 1;
+                if !slow {
+                    events.push(Reverse((now + FAST, sequence, 1, now, position)));
+                } else if busy < CAPACITY {
+                    busy += 1;
+                    events.push(Reverse((now + D, sequence, 2, now, position)));
+                } else {
+                    queue.push_back((now, position));
+                }
+            }
+            _ => {
+                let slow = kind == 2;
+                let gate = gate_of(slow);
+                in_flight[gate] -= 1;
+                let latency = now - admitted;
+                let sample = Sample::new(Duration::from_nanos(latency), at_admission, false);
+                limits[gate] = gates[gate].update(&sample);
+                if slow {
+                    busy -= 1;
+                    if let Some((queued_at, position)) = queue.pop_front() {
+                        busy += 1;
+                        sequence += 1;
+                        events.push(Reverse((now + D, sequence, 2, queued_at, position)));
+                    }
+                }
+                if measuring {
+                    if slow {
+                        slow_done += 1;
+                        slow_latencies.push(latency as f64 / D as f64);
+                        limit_sum += limits[0];
+                        limit_samples += 1;
+                    } else {
+                        fast_done += 1;
+                    }
+                }
+            }
+        }
+    }
+    slow_latencies.sort_by(f64::total_cmp);
+    let elapsed = (end - measure_from) as f64;
+    Mixed {
+        slow_goodput: slow_done as f64 * D as f64 / elapsed / CAPACITY as f64,
+        fast_served: fast_done as f64 / fast_offered.max(1) as f64,
+        slow_p99: slow_latencies
+            .get(slow_latencies.len() * 99 / 100)
+            .copied()
+            .unwrap_or(f64::NAN),
+        slow_limit: limit_sum as f64 / limit_samples.max(1) as f64,
+    }
+}

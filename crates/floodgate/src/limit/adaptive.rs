@@ -100,6 +100,8 @@ pub struct Adaptive {
     no_load_latency: Option<f64>,
     /// The 90th percentile of the same measurement: how far latency spreads with no queue.
     no_load_tail: f64,
+    /// The limit the no-load latency was measured at.
+    measured_at: usize,
     /// Until the first sign of a queue, the limit doubles per window (as TCP's slow start).
     slow_start: bool,
     /// The limit at which a queue was last seen.
@@ -108,9 +110,6 @@ pub struct Adaptive {
     /// the same level queues again, up to `MAX_HOLD`.
     hold: usize,
     hold_left: usize,
-    /// After a cut: the limit before it, and what the window that caused it saw, to check that
-    /// the cut shortened the latency (that the queue was ours).
-    checking: Option<(f64, Seen)>,
     rng: u64,
 }
 
@@ -201,11 +200,11 @@ impl Adaptive {
             },
             no_load_latency: None,
             no_load_tail: 0.0,
+            measured_at: 0,
             slow_start: true,
             queued_at: f64::INFINITY,
             hold: MIN_HOLD,
             hold_left: 0,
-            checking: None,
             rng: 0x2545_F491_4F6C_DD1D,
         }
     }
@@ -311,18 +310,10 @@ impl Adaptive {
         let no_load = self.no_load_latency.expect("measured before running");
         let allowed = self.no_load_tail * (1.0 + self.allowance);
         let before = self.limit;
-        if let Some((restore, cause)) = self.checking.take()
-            && seen.tail > allowed
-            && seen.tail >= 0.95 * cause.tail
-            && seen.mean >= 0.98 * cause.mean
-        {
-            // The cut shortened neither the tail nor the mean: the latency was not our queue
-            // (the backend got slower, or the machine is busy). Undo the cut and measure the
-            // no-load latency again.
-            self.limit = self.bounds.clamp(restore);
-            self.queued_at = f64::INFINITY;
-            self.hold = MIN_HOLD;
-            self.hold_left = 0;
+        if seen.tail > allowed && before.floor() as usize <= self.measured_at {
+            // At or below the limit the no-load latency was measured at, where there was no
+            // queue: the latency rose for another reason (the backend got slower, the machine
+            // is busy). Measure again rather than cut.
             return Next::Measure;
         }
         if seen.tail > allowed {
@@ -342,7 +333,6 @@ impl Adaptive {
             };
             self.hold_left = self.hold;
             self.queued_at = before;
-            self.checking = Some((before, seen));
         } else if self.hold_left > 0 {
             self.hold_left -= 1;
         } else if seen.at_limit {
@@ -393,6 +383,7 @@ impl LimitAlgorithm for Adaptive {
                 if latencies.len() >= MEASURE_SAMPLES {
                     self.no_load_latency = Some(median(latencies));
                     self.no_load_tail = percentile(latencies, 0.9);
+                    self.measured_at = limit_now;
                     self.limit = self.bounds.clamp(*resume);
                     let windows_left = self.next_measurement();
                     self.phase = Phase::Running {
@@ -415,7 +406,6 @@ impl LimitAlgorithm for Adaptive {
                 let due = *windows_left == 0;
                 let next = self.end_window(seen);
                 if due || next == Next::Measure {
-                    self.checking = None;
                     self.phase = Phase::Measuring {
                         latencies: Vec::with_capacity(MEASURE_SAMPLES),
                         resume: self.limit,
