@@ -120,7 +120,7 @@ pub enum Algorithm {
     /// (alpha = beta = 2, for small backends).
     Vegas,
     /// Adaptive: no setting; measures the no-load latency (at 3 in flight, now and then) and
-    /// keeps latency within 10 % of it.
+    /// keeps the 90th percentile latency within 10 % of it.
     Adaptive,
 }
 

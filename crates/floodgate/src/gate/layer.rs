@@ -68,7 +68,7 @@ impl GateLayer {
 
     /// A layer with a gate that needs no number: the [`Adaptive`](crate::limit::Adaptive) limit
     /// measures the backend's latency with no queue and keeps the limit where latency stays
-    /// within 10 % of it, up to 1000 in flight (the other defaults as [`new`](GateLayer::new)).
+    /// within 10 % of its spread, up to 1000 in flight (the other defaults as [`new`](GateLayer::new)).
     ///
     /// ```
     /// use axum::{Router, routing::get};

@@ -28,7 +28,7 @@
 //! | [`Aimd`] | drops, and latency over a timeout | overload shows as errors or timeouts, or you know what "too slow" is | set [`timeout`](Aimd::timeout) to 1.5–2 × the usual latency; the limit saws between 90% and 100% of what it found |
 //! | [`Gradient2`] | latency against its long-term average | the general choice: you do not know the capacity, and latency varies | a probe halves the limit for one round trip now and then |
 //! | [`Vegas`] | latency against the lowest latency seen | latency is steady and you want the shortest queue | reads latency noise as queue; its thresholds count requests, so lower [`alpha`](Vegas::alpha) and [`beta`](Vegas::beta) for a backend of a few slots |
-//! | [`Adaptive`] | latency against a measured no-load latency | you want no setting at all, and no queue in the backend ([`GateLayer::adaptive`](crate::GateLayer::adaptive)) | one gate per kind of route: a no-load latency is one number; it measures at half the limit now and then |
+//! | [`Adaptive`] | latency against a measured no-load latency | you want no setting at all, and no queue in the backend ([`GateLayer::adaptive`](crate::GateLayer::adaptive)) | one gate per kind of route: a no-load latency is one number; it measures at half the limit now and then; short runs pay its start (BENCHMARKS.md) |
 //!
 //! In plain words: if you know the capacity, use [`Fixed`]. If you do not, start with
 //! [`Adaptive`] (`GateLayer::adaptive()`): it needs no number and settles at the capacity with
