@@ -121,7 +121,7 @@ impl Quota {
 
     /// A `fraction` of this quota: the same count over a period `1 / fraction` times as long,
     /// and the burst scaled down (rounded up, at least 1). For the local share of a global limit
-    /// split between replicas (see [`Fallback::Local`](super::redis::Fallback::Local)).
+    /// split between replicas (the Redis store's `Fallback::Local`, feature `redis`).
     ///
     /// ```
     /// use std::time::Duration;
