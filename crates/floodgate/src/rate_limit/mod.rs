@@ -27,6 +27,10 @@
 //! # }
 //! ```
 //!
+//! Several replicas share one limit when the buckets live in Redis: `RateLimitLayer::store` with
+//! a `rate_limit::redis::RedisStore` (feature `redis`), which falls back to local buckets while
+//! Redis does not answer.
+//!
 //! The conventions are the gate's (see [`gate`](crate::gate)): a rejection is a response, not
 //! an error; waiting happens in the response future; the buckets live behind an `Arc` in the
 //! layer, shared by its clones; a layer configured differently has buckets of its own.

@@ -192,7 +192,8 @@ pub enum Fallback {
     /// quota's share per replica: [`Quota::share`]). The layer waits up to its `max_wait` for a
     /// local token as it would for one in Redis.
     Local(Quota),
-    /// Admit every request: availability over the limit.
+    /// Admit every request: availability over the limit. (Their responses carry no `RateLimit`
+    /// fields: nothing is known of the bucket.)
     Allow,
     /// Reject every request with `429` (`Retry-After`: one emission interval): the limit over
     /// availability.
