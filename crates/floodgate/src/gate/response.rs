@@ -4,7 +4,7 @@ use http::header::RETRY_AFTER;
 use http::{HeaderMap, Request, Response, StatusCode};
 
 use super::rejection::{Reason, Rejection};
-use crate::middleware::respond::{plain_text, retry_after_value};
+use crate::middleware::respond::{grpc, plain_text, retry_after_value};
 use crate::middleware::{self, ResponseBody, Sealed};
 
 impl Sealed for Rejection {}
@@ -22,6 +22,18 @@ impl middleware::Rejection for Rejection {
         headers
             .entry(RETRY_AFTER)
             .or_insert_with(|| retry_after_value(self.retry_after()));
+    }
+
+    /// `UNAVAILABLE` (14): the status gRPC clients retry.
+    fn default_grpc_response<B, G>(&self) -> Response<ResponseBody<B, G>> {
+        const UNAVAILABLE: u8 = 14;
+        let mut response = grpc(
+            UNAVAILABLE,
+            message(self.reason()),
+            Some(self.retry_after()),
+        );
+        self.complete(response.headers_mut());
+        response
     }
 }
 

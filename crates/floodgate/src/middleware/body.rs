@@ -50,6 +50,13 @@ impl<B, G> ResponseBody<B, G> {
         Self::new(body, None)
     }
 
+    /// No body at all: the response ends with its head (a gRPC trailers-only rejection).
+    pub(crate) fn empty() -> Self {
+        Self {
+            kind: Kind::Message { message: None },
+        }
+    }
+
     /// A fixed message (a default rejection's body).
     pub(crate) fn message(message: &'static str) -> Self {
         Self {

@@ -9,6 +9,7 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+use super::respond::is_grpc;
 use super::{Admission, OnReject, ResponseBody};
 
 pin_project! {
@@ -44,6 +45,8 @@ pin_project! {
         Rejected {
             rejection: A::Rejection,
             on_reject: A::OnReject,
+            // Whether the request was gRPC.
+            grpc: bool,
         },
     }
 }
@@ -72,11 +75,12 @@ where
         }
     }
 
-    pub(crate) fn rejected(rejection: A::Rejection, on_reject: A::OnReject) -> Self {
+    pub(crate) fn rejected(rejection: A::Rejection, on_reject: A::OnReject, grpc: bool) -> Self {
         Self {
             state: State::Rejected {
                 rejection,
                 on_reject,
+                grpc,
             },
         }
     }
@@ -129,7 +133,9 @@ where
                             });
                         }
                         Err(rejection) => {
-                            return Poll::Ready(Ok(reject::<A, _, _>(&on_reject, &rejection)));
+                            let grpc = is_grpc(request.headers());
+                            let response = reject::<A, _, _>(&on_reject, &rejection, grpc);
+                            return Poll::Ready(Ok(response));
                         }
                     }
                 }
@@ -146,21 +152,26 @@ where
                 StateProj::Rejected {
                     rejection,
                     on_reject,
-                } => return Poll::Ready(Ok(reject::<A, _, _>(on_reject, rejection))),
+                    grpc,
+                } => return Poll::Ready(Ok(reject::<A, _, _>(on_reject, rejection, *grpc))),
             }
         }
     }
 }
 
+/// The response to a rejected request (`grpc`: a gRPC request).
 fn reject<A, ReqBody, ResBody>(
     on_reject: &A::OnReject,
     rejection: &A::Rejection,
+    grpc: bool,
 ) -> Response<ResponseBody<ResBody, A::Guard>>
 where
     A: Admission<ReqBody, ResBody>,
 {
-    tracing::debug!(%rejection, "floodgate: request rejected");
-    on_reject.on_reject(rejection)
+    tracing::debug!(%rejection, grpc, "floodgate: request rejected");
+    grpc.then(|| on_reject.on_reject_grpc(rejection))
+        .flatten()
+        .unwrap_or_else(|| on_reject.on_reject(rejection))
 }
 
 impl<S, A, ReqBody, ResBody> std::fmt::Debug for ResponseFuture<S, A, ReqBody, ResBody>

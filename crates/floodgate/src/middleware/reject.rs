@@ -15,6 +15,10 @@ pub trait Rejection: std::fmt::Display + sealed::Sealed {
     /// Adds the fields the response must carry and does not have yet (`Retry-After`, and the
     /// rate limit's `RateLimit` fields).
     fn complete(&self, headers: &mut HeaderMap);
+
+    /// The default response to a gRPC request: a trailers-only response with the rejection's
+    /// gRPC status (`UNAVAILABLE` from the gate, `RESOURCE_EXHAUSTED` from the rate limit).
+    fn default_grpc_response<B, G>(&self) -> Response<ResponseBody<B, G>>;
 }
 
 pub(crate) mod sealed {
@@ -32,11 +36,25 @@ pub(crate) mod sealed {
 pub trait OnReject<R, B> {
     /// The response to send instead of calling the inner service.
     fn on_reject<G>(&self, rejection: &R) -> Response<ResponseBody<B, G>>;
+
+    /// The response to a gRPC request (`content-type: application/grpc`), if it differs from
+    /// [`on_reject`](OnReject::on_reject)'s. The default rejection answers the gRPC way; a
+    /// closure answers gRPC requests like the others (its own choice).
+    fn on_reject_grpc<G>(&self, rejection: &R) -> Option<Response<ResponseBody<B, G>>> {
+        let _ = rejection;
+        None
+    }
 }
 
 /// The default rejection: the gate's `503 Service Unavailable` or the rate limit's `429 Too
 /// Many Requests`, with `Retry-After` in whole seconds (rounded up, at least 1), the rate
 /// limit's `RateLimit` fields, `content-type: text/plain; charset=utf-8` and a one-line message.
+///
+/// A gRPC request (`content-type: application/grpc`, `application/grpc+proto`...) is answered
+/// the gRPC way instead, so that its client sees a status, not a protocol error: HTTP `200`,
+/// `content-type: application/grpc`, no body, and in the head `grpc-status` (14 `UNAVAILABLE`
+/// from the gate, 8 `RESOURCE_EXHAUSTED` from the rate limit), `grpc-message`, and
+/// `grpc-retry-pushback-ms` (the delay gRPC's retry policy honours), with `Retry-After` as well.
 #[derive(Debug, Clone, Copy, Default)]
 #[non_exhaustive]
 pub struct DefaultOnReject;
@@ -60,6 +78,10 @@ impl DefaultOnReject {
 impl<R: Rejection, B> OnReject<R, B> for DefaultOnReject {
     fn on_reject<G>(&self, rejection: &R) -> Response<ResponseBody<B, G>> {
         rejection.default_response()
+    }
+
+    fn on_reject_grpc<G>(&self, rejection: &R) -> Option<Response<ResponseBody<B, G>>> {
+        Some(rejection.default_grpc_response())
     }
 }
 

@@ -5,6 +5,7 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
+use super::respond::is_grpc;
 use super::{Admission, Decision, ResponseBody, ResponseFuture};
 
 /// The service a floodgate layer builds: admits each request, then calls the inner service.
@@ -64,7 +65,8 @@ where
                 ResponseFuture::called(self.inner.call(request), admitted)
             }
             Decision::Rejected(rejection) => {
-                ResponseFuture::rejected(rejection, self.admission.on_reject().clone())
+                let on_reject = self.admission.on_reject().clone();
+                ResponseFuture::rejected(rejection, on_reject, is_grpc(request.headers()))
             }
             Decision::Wait(wait) => {
                 // The ready service goes into the future; a fresh clone takes its place here.
