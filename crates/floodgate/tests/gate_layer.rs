@@ -493,3 +493,80 @@ async fn an_adaptive_limit_learns_latency_and_outcome_and_resizes_live() {
     );
     assert_eq!(gate.snapshot().limit, 4);
 }
+
+/// A response body that never ends: an event stream left open.
+struct Endless;
+
+impl http_body::Body for Endless {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[tokio::test]
+async fn streams_hold_their_permit_to_the_end_of_the_body_unless_released_at_the_head() {
+    use floodgate::gate::ReleaseAt;
+    use tower::{Layer as _, ServiceExt as _, service_fn};
+
+    let stream = service_fn(|_: http::Request<()>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Endless))
+    });
+    let request = || http::Request::get("/events").body(()).unwrap();
+
+    // Held to the end of the body: two open streams fill a gate of 2, the third is turned away.
+    let holding = GateLayer::new(2).max_wait(std::time::Duration::ZERO);
+    let open: Vec<_> = futures_open(&holding, stream, request).await;
+    assert_eq!(holding.gate().snapshot().in_flight, 2);
+    let third = holding.layer(stream).oneshot(request()).await.unwrap();
+    assert_eq!(third.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    drop(open);
+    assert_eq!(
+        holding.gate().snapshot().in_flight,
+        0,
+        "dropping a stream frees its permit"
+    );
+
+    // Released at the head: the streams stay open and the gate stays free.
+    let releasing = GateLayer::new(2)
+        .max_wait(std::time::Duration::ZERO)
+        .release_at(ReleaseAt::Headers);
+    let open = futures_open(&releasing, stream, request).await;
+    assert_eq!(releasing.gate().snapshot().in_flight, 0);
+    let third = releasing.layer(stream).oneshot(request()).await.unwrap();
+    assert_eq!(third.status(), http::StatusCode::OK);
+    assert_eq!(releasing.gate().snapshot().admitted, 3);
+    drop(open);
+}
+
+/// Two responses of `service` through `layer`, their bodies kept open.
+async fn futures_open<S>(
+    layer: &GateLayer,
+    service: S,
+    request: impl Fn() -> http::Request<()>,
+) -> Vec<http::Response<floodgate::gate::ResponseBody<Endless>>>
+where
+    S: tower::Service<
+            http::Request<()>,
+            Response = http::Response<Endless>,
+            Error = std::convert::Infallible,
+        > + Clone,
+{
+    use tower::{Layer as _, ServiceExt as _};
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let response = layer
+            .layer(service.clone())
+            .oneshot(request())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), http::StatusCode::OK);
+        open.push(response);
+    }
+    open
+}

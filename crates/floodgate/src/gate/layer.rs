@@ -8,8 +8,9 @@ use tower_layer::Layer;
 use super::config::GateConfig;
 use super::discipline::Queue;
 use super::handle::Gate;
+use super::release::ReleaseAt;
 use super::response::NoBypass;
-use super::service::{GateAdmission, GateService};
+use super::service::{Completion, GateAdmission, GateService};
 use crate::limit::LimitAlgorithm;
 use crate::middleware::AdmissionService;
 use crate::middleware::DefaultOnReject;
@@ -53,6 +54,7 @@ pub struct GateLayer<R = DefaultOnReject, P = NoBypass> {
     on_reject: R,
     bypass: P,
     dropped_when: fn(StatusCode) -> bool,
+    release_at: ReleaseAt,
 }
 
 impl GateLayer {
@@ -125,6 +127,7 @@ impl GateLayer {
             on_reject: DefaultOnReject,
             bypass: NoBypass,
             dropped_when: server_error,
+            release_at: ReleaseAt::Body,
         }
     }
 }
@@ -213,6 +216,23 @@ impl<R, P> GateLayer<R, P> {
         }
     }
 
+    /// When an admitted request gives its permit back: when its response body ends (the
+    /// default), or as soon as the response head is produced, for long-lived responses (SSE,
+    /// long polls, WebSocket upgrades) that would otherwise hold a permit for their whole life.
+    /// See [`ReleaseAt`]. The gate is shared, not rebuilt: this is how this layer's requests end.
+    ///
+    /// ```
+    /// use floodgate::GateLayer;
+    /// use floodgate::gate::ReleaseAt;
+    ///
+    /// let gate = GateLayer::new(64);
+    /// let streams = GateLayer::from_gate(gate.gate().clone()).release_at(ReleaseAt::Headers);
+    /// # let _ = streams;
+    /// ```
+    pub fn release_at(self, release_at: ReleaseAt) -> Self {
+        Self { release_at, ..self }
+    }
+
     /// Builds rejection responses with `on_reject` instead of the plain-text default.
     ///
     /// The closure gets the [`Rejection`](super::Rejection) and returns a response with the
@@ -241,6 +261,7 @@ impl<R, P> GateLayer<R, P> {
             on_reject,
             bypass: self.bypass,
             dropped_when: self.dropped_when,
+            release_at: self.release_at,
         }
     }
 
@@ -265,6 +286,7 @@ impl<R, P> GateLayer<R, P> {
             on_reject: self.on_reject,
             bypass: predicate,
             dropped_when: self.dropped_when,
+            release_at: self.release_at,
         }
     }
 
@@ -278,11 +300,15 @@ impl<S, R: Clone, P: Clone> Layer<S> for GateLayer<R, P> {
     type Service = GateService<S, R, P>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        let completion = Completion {
+            dropped_when: self.dropped_when,
+            release_at: self.release_at,
+        };
         let admission = GateAdmission::new(
             self.gate.clone(),
             self.on_reject.clone(),
             self.bypass.clone(),
-            self.dropped_when,
+            completion,
         );
         AdmissionService::new(inner, admission)
     }

@@ -10,6 +10,7 @@ use super::acquire::Acquire;
 use super::handle::{Admission as Entered, Gate};
 use super::permit::Permit;
 use super::rejection::Rejection;
+use super::release::ReleaseAt;
 use super::response::{Bypass, NoBypass};
 use crate::middleware::{self, Admission, AdmissionService, Decision, DefaultOnReject, OnReject};
 
@@ -35,21 +36,23 @@ pub struct GateAdmission<R, P> {
     gate: Gate,
     on_reject: R,
     bypass: P,
-    dropped_when: fn(StatusCode) -> bool,
+    completion: Completion,
+}
+
+/// How an admitted request ends: which responses mean overload, and when the permit goes back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Completion {
+    pub(crate) dropped_when: fn(StatusCode) -> bool,
+    pub(crate) release_at: ReleaseAt,
 }
 
 impl<R, P> GateAdmission<R, P> {
-    pub(crate) fn new(
-        gate: Gate,
-        on_reject: R,
-        bypass: P,
-        dropped_when: fn(StatusCode) -> bool,
-    ) -> Self {
+    pub(crate) fn new(gate: Gate, on_reject: R, bypass: P, completion: Completion) -> Self {
         Self {
             gate,
             on_reject,
             bypass,
-            dropped_when,
+            completion,
         }
     }
 }
@@ -67,7 +70,7 @@ impl<S, R, P> AdmissionService<S, GateAdmission<R, P>> {
 #[allow(unreachable_pub)]
 pub struct Admitted {
     permit: Option<Permit>,
-    dropped_when: fn(StatusCode) -> bool,
+    completion: Completion,
 }
 
 /// A queued request's wait for its permit.
@@ -75,19 +78,19 @@ pub struct Admitted {
 #[allow(unreachable_pub)]
 pub struct WaitForPermit {
     acquire: Acquire,
-    dropped_when: fn(StatusCode) -> bool,
+    completion: Completion,
 }
 
 impl Future for WaitForPermit {
     type Output = Result<Admitted, Rejection>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let dropped_when = self.dropped_when;
+        let completion = self.completion;
         Pin::new(&mut self.acquire)
             .poll(cx)
             .map_ok(|permit| Admitted {
                 permit: Some(permit),
-                dropped_when,
+                completion,
             })
     }
 }
@@ -105,22 +108,22 @@ where
 
     #[inline]
     fn admit(&self, request: &Request<ReqBody>) -> Decision<Admitted, Rejection, WaitForPermit> {
-        let dropped_when = self.dropped_when;
+        let completion = self.completion;
         if self.bypass.bypass(request) {
             return Decision::Admitted(Admitted {
                 permit: None,
-                dropped_when,
+                completion,
             });
         }
         match self.gate.admit() {
             Entered::Admitted(permit) => Decision::Admitted(Admitted {
                 permit: Some(permit),
-                dropped_when,
+                completion,
             }),
             Entered::Rejected(rejection) => Decision::Rejected(rejection),
             Entered::Queued(acquire) => Decision::Wait(WaitForPermit {
                 acquire,
-                dropped_when,
+                completion,
             }),
         }
     }
@@ -131,14 +134,21 @@ where
 
     #[inline]
     fn finish(admitted: Admitted, response: Option<&mut Response<ResBody>>) -> Option<Permit> {
+        let Completion {
+            dropped_when,
+            release_at,
+        } = admitted.completion;
         let mut permit = admitted.permit;
         if let Some(permit) = permit.as_mut().filter(|permit| permit.is_measured()) {
-            let dropped =
-                response.is_none_or(|response| (admitted.dropped_when)(response.status()));
+            let dropped = response.is_none_or(|response| dropped_when(response.status()));
             if dropped {
                 permit.mark_dropped();
             }
         }
-        permit
+        match release_at {
+            // Dropped here: the slot goes back as the head goes out.
+            ReleaseAt::Headers => None,
+            ReleaseAt::Body => permit,
+        }
     }
 }
