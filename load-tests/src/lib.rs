@@ -239,15 +239,17 @@ pub fn load(opts: &LoadOpts) -> Result<Report, Error> {
         threads: None,
     };
     let progress = Progress::new(!opts.no_progress, plan.length);
-    let engine = opts
+    // One engine for every URL: hyper only if each of them may use it.
+    let kinds = opts
         .urls
         .iter()
         .map(|url| choose_engine(opts.engine, url))
-        .reduce(|a, b| match (a?, b?) {
-            (EngineKind::Hyper, EngineKind::Hyper) => Ok(EngineKind::Hyper),
-            _ => Ok(EngineKind::Reqwest),
-        })
-        .expect("at least one URL")?;
+        .collect::<Result<Vec<_>, _>>()?;
+    let engine = if kinds.iter().all(|kind| *kind == EngineKind::Hyper) {
+        EngineKind::Hyper
+    } else {
+        EngineKind::Reqwest
+    };
     let urls = opts
         .urls
         .iter()

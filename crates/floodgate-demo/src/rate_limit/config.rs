@@ -93,7 +93,6 @@ pub struct RateLimitConfig {
         long,
         env = "FLOODGATE_REDIS_URL",
         requires = "rate",
-        value_parser = redis_url,
         value_name = "URL",
         help_heading = "Rate limit (before the gate)"
     )]
@@ -157,14 +156,10 @@ impl FromStr for RedisUrl {
     type Err = String;
 
     fn from_str(url: &str) -> Result<Self, String> {
-        redis_url(url)
+        RedisStore::open(url)
+            .map(|_| RedisUrl(url.to_owned()))
+            .map_err(|error| format!("{url:?} is not a Redis URL ({error})"))
     }
-}
-
-fn redis_url(url: &str) -> Result<RedisUrl, String> {
-    RedisStore::open(url)
-        .map(|_| RedisUrl(url.to_owned()))
-        .map_err(|error| format!("{url:?} is not a Redis URL ({error})"))
 }
 
 /// `--rate-fallback`: what decides while Redis does not answer.

@@ -484,7 +484,8 @@ impl<E: KeyExtractor> Shared<E> {
     }
 }
 
-fn nanos(duration: Duration) -> u64 {
+/// A duration in nanoseconds, saturating at `u64::MAX` (about 584 years).
+pub(super) fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
