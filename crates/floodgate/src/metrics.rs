@@ -9,10 +9,10 @@
 //! | name | kind | labels | meaning |
 //! |---|---|---|---|
 //! | `floodgate_in_flight` | gauge | `gate` | requests holding a permit |
-//! | `floodgate_queued` | gauge | `gate` | requests waiting for a permit |
+//! | `floodgate_queued` | gauge | `gate` (and `class`) | requests waiting for a permit |
 //! | `floodgate_limit` | gauge | `gate` | the concurrency limit now (adaptive limits move it) |
-//! | `floodgate_admitted_total` | counter | `gate` | requests admitted |
-//! | `floodgate_rejected_total` | counter | `gate` and `reason` (`timeout`, `queue_full`, `closed`, `shed`), or `policy` and `reason` (`rate`, `missing_key`) for a rate limit | requests turned away |
+//! | `floodgate_admitted_total` | counter | `gate` (and `class`) | requests admitted |
+//! | `floodgate_rejected_total` | counter | `gate` (and `class`) and `reason` (`timeout`, `queue_full`, `closed`, `shed`, `evicted`, `deadline`), or `policy` and `reason` (`rate`, `missing_key`) for a rate limit | requests turned away |
 //! | `floodgate_queue_wait_seconds` | histogram | `gate` | how long admitted requests waited for their permit (zero for those admitted at once) |
 //! | `floodgate_rate_admitted_total` | counter | `policy` | requests a rate limit let through |
 //! | `floodgate_rate_keys` | gauge | `policy` | buckets of recently active keys |
@@ -26,7 +26,10 @@
 //!
 //! The `gate` label is the gate's name ([`GateConfig::name`](crate::gate::GateConfig::name),
 //! `default` unless set), so that several gates report side by side; `policy` is the rate
-//! limit's quota name.
+//! limit's quota name. A gate that tells [priority classes](crate::gate::Priority) apart
+//! ([`GateConfig::priority_classes`](crate::gate::GateConfig::priority_classes), set by
+//! `GateLayer::classify`) splits its queued, admitted and rejected series by `class`
+//! (`critical`, `default`, `sheddable`): sum over `class` for the gate's totals.
 //!
 //! ```
 //! use floodgate::Gate;
@@ -45,7 +48,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::gate::{Gate, Reason, Snapshot};
+use crate::gate::{Gate, Priority, Reason, Snapshot};
 
 /// Requests holding a gate's permit (gauge; label `gate`).
 pub const IN_FLIGHT: &str = "floodgate_in_flight";
@@ -202,13 +205,31 @@ impl PrometheusText {
     pub fn gate_snapshot(mut self, name: &str, snapshot: &Snapshot) -> Self {
         let gate = [("gate", name)];
         self.sample(IN_FLIGHT, "", &gate, snapshot.in_flight as f64);
-        self.sample(QUEUED, "", &gate, snapshot.queued as f64);
         self.sample(LIMIT, "", &gate, snapshot.limit as f64);
-        self.sample(ADMITTED_TOTAL, "", &gate, snapshot.admitted as f64);
-        for reason in Reason::ALL {
-            let labels = [("gate", name), ("reason", reason.as_str())];
-            let count = snapshot.rejected.get(reason);
-            self.sample(REJECTED_TOTAL, "", &labels, count as f64);
+        if snapshot.priority_classes {
+            for priority in Priority::ALL {
+                let class = snapshot.classes.get(priority);
+                let labels = [("gate", name), ("class", priority.as_str())];
+                self.sample(QUEUED, "", &labels, class.queued as f64);
+                self.sample(ADMITTED_TOTAL, "", &labels, class.admitted as f64);
+                for reason in Reason::ALL {
+                    let labels = [
+                        ("gate", name),
+                        ("class", priority.as_str()),
+                        ("reason", reason.as_str()),
+                    ];
+                    let count = class.rejected.get(reason);
+                    self.sample(REJECTED_TOTAL, "", &labels, count as f64);
+                }
+            }
+        } else {
+            self.sample(QUEUED, "", &gate, snapshot.queued as f64);
+            self.sample(ADMITTED_TOTAL, "", &gate, snapshot.admitted as f64);
+            for reason in Reason::ALL {
+                let labels = [("gate", name), ("reason", reason.as_str())];
+                let count = snapshot.rejected.get(reason);
+                self.sample(REJECTED_TOTAL, "", &labels, count as f64);
+            }
         }
         let waits = &snapshot.queue_wait;
         for (bound, cumulative) in waits.buckets() {
@@ -323,12 +344,28 @@ mod facade {
             let snapshot = self.snapshot();
             let gate = self.name().to_owned();
             metrics::gauge!(IN_FLIGHT, "gate" => gate.clone()).set(snapshot.in_flight as f64);
-            metrics::gauge!(QUEUED, "gate" => gate.clone()).set(snapshot.queued as f64);
             metrics::gauge!(LIMIT, "gate" => gate.clone()).set(snapshot.limit as f64);
-            metrics::counter!(ADMITTED_TOTAL, "gate" => gate.clone()).absolute(snapshot.admitted);
-            for reason in Reason::ALL {
-                metrics::counter!(REJECTED_TOTAL, "gate" => gate.clone(), "reason" => reason.as_str())
-                    .absolute(snapshot.rejected.get(reason));
+            if snapshot.priority_classes {
+                for priority in Priority::ALL {
+                    let class = snapshot.classes.get(priority);
+                    let label = priority.as_str();
+                    metrics::gauge!(QUEUED, "gate" => gate.clone(), "class" => label)
+                        .set(class.queued as f64);
+                    metrics::counter!(ADMITTED_TOTAL, "gate" => gate.clone(), "class" => label)
+                        .absolute(class.admitted);
+                    for reason in Reason::ALL {
+                        metrics::counter!(REJECTED_TOTAL, "gate" => gate.clone(), "class" => label, "reason" => reason.as_str())
+                            .absolute(class.rejected.get(reason));
+                    }
+                }
+            } else {
+                metrics::gauge!(QUEUED, "gate" => gate.clone()).set(snapshot.queued as f64);
+                metrics::counter!(ADMITTED_TOTAL, "gate" => gate.clone())
+                    .absolute(snapshot.admitted);
+                for reason in Reason::ALL {
+                    metrics::counter!(REJECTED_TOTAL, "gate" => gate.clone(), "reason" => reason.as_str())
+                        .absolute(snapshot.rejected.get(reason));
+                }
             }
         }
 
@@ -379,6 +416,32 @@ mod tests {
                 "missing {line:?} in:\n{text}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_gate_with_classes_reports_each_class() {
+        let gate = GateConfig::new(1).max_queue(0).priority_classes().build();
+        let _permit = gate.acquire().priority(Priority::Critical).await.unwrap();
+        let _ = gate
+            .acquire()
+            .priority(Priority::Sheddable)
+            .await
+            .unwrap_err();
+        let text = PrometheusText::new().gate(&gate).render();
+        for line in [
+            "floodgate_admitted_total{gate=\"default\",class=\"critical\"} 1",
+            "floodgate_admitted_total{gate=\"default\",class=\"default\"} 0",
+            "floodgate_queued{gate=\"default\",class=\"sheddable\"} 0",
+            "floodgate_rejected_total{gate=\"default\",class=\"sheddable\",reason=\"queue_full\"} 1",
+            "floodgate_rejected_total{gate=\"default\",class=\"critical\",reason=\"evicted\"} 0",
+            "floodgate_in_flight{gate=\"default\"} 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in:\n{text}"
+            );
+        }
+        assert!(!text.contains("floodgate_admitted_total{gate=\"default\"}"));
     }
 
     #[test]

@@ -146,3 +146,42 @@ async fn a_grpc_request_rejected_after_waiting_gets_a_grpc_status() {
     );
     assert_eq!(response.headers()["retry-after"], "1");
 }
+
+/// A gate that reads deadlines answers a call whose `grpc-timeout` (tonic's
+/// `Request::set_timeout`) is shorter than the gate's expected service time with
+/// `DEADLINE_EXCEEDED` at once, instead of doing work the client would throw away.
+#[tokio::test]
+async fn a_call_that_cannot_meet_its_deadline_gets_deadline_exceeded_at_once() {
+    use std::time::Duration;
+
+    let gate = GateLayer::new(1)
+        .max_wait(Duration::from_secs(30))
+        .deadlines();
+    let handle = gate.gate().clone();
+    let (addr, _stop) = serve_health!(gate);
+    let mut client = client(addr).await;
+
+    // Work takes 300 ms here, the gate learns (its first sample is its estimate).
+    let permit = handle.acquire().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(permit);
+    let expected = handle.snapshot().expected_service_time.unwrap();
+    assert!(expected >= Duration::from_millis(300), "{expected:?}");
+
+    // 5 s left: plenty. 100 ms left: not enough, and the gate says so before the client's
+    // own timer runs out.
+    let mut call = tonic::Request::new(check());
+    call.set_timeout(Duration::from_secs(5));
+    assert!(client.check(call).await.is_ok(), "time enough");
+    let mut call = tonic::Request::new(check());
+    call.set_timeout(Duration::from_millis(100));
+    let status = client.check(call).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(status.message().contains("deadline"), "{status:?}");
+    let snapshot = handle.snapshot();
+    assert_eq!(snapshot.rejected.deadline, 1, "{snapshot:?}");
+    assert_eq!(
+        snapshot.admitted, 2,
+        "the call without time enough never ran"
+    );
+}

@@ -8,9 +8,11 @@ use std::task::{Context, Poll};
 
 use tokio::time::{Sleep, sleep_until};
 
+use super::deadline::Deadline;
 use super::permit::Permit;
+use super::priority::Priority;
 use super::rejection::Rejection;
-use super::state::{Core, Entry, Ticket};
+use super::state::{Arrival, Core, Entry, Ticket};
 
 /// Waits for a permit of a [`Gate`](super::Gate), at most `max_wait`.
 ///
@@ -18,8 +20,26 @@ use super::state::{Core, Entry, Ticket};
 /// gate was closed. Dropping the future before it resolves leaves the queue at once; if a permit
 /// had just been set aside for it, the permit goes to the next waiter.
 ///
-/// Created by [`Gate::acquire`](super::Gate::acquire). The deadline timer needs a tokio runtime
-/// with the time driver enabled.
+/// Created by [`Gate::acquire`](super::Gate::acquire), for a request of
+/// [`Priority::Default`] without a deadline unless told otherwise before it is first polled:
+///
+/// ```
+/// use std::time::Duration;
+/// use floodgate::gate::{Deadline, GateConfig, Priority};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let gate = GateConfig::new(4).build();
+/// let permit = gate
+///     .acquire()
+///     .priority(Priority::Critical)
+///     .deadline(Deadline::after(Duration::from_secs(2)))
+///     .await
+///     .unwrap();
+/// # drop(permit);
+/// # }
+/// ```
+///
+/// The deadline timer needs a tokio runtime with the time driver enabled.
 #[must_use = "futures do nothing unless polled"]
 pub struct Acquire {
     core: Arc<Core>,
@@ -28,7 +48,7 @@ pub struct Acquire {
 
 enum Phase {
     /// Not yet polled: has not entered the gate.
-    Start,
+    Start(Arrival),
     /// In the queue.
     Queued {
         ticket: Ticket,
@@ -41,7 +61,37 @@ impl Acquire {
     pub(crate) fn new(core: Arc<Core>) -> Self {
         Self {
             core,
-            phase: Phase::Start,
+            phase: Phase::Start(Arrival::default()),
+        }
+    }
+
+    /// Enters the gate as a request of class `priority` (default: [`Priority::Default`]).
+    ///
+    /// # Panics
+    ///
+    /// If the future was polled already.
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.arrival().priority = priority;
+        self
+    }
+
+    /// Enters the gate as a request whose client stops waiting at `deadline`: with a gate that
+    /// reads deadlines ([`GateConfig::deadlines`](super::GateConfig::deadlines)) it is turned
+    /// away at once if it cannot be served in time, and waits at most its time left minus the
+    /// expected service time; with any gate, it never waits past the deadline.
+    ///
+    /// # Panics
+    ///
+    /// If the future was polled already.
+    pub fn deadline(mut self, deadline: Deadline) -> Self {
+        self.arrival().deadline = Some(deadline.instant());
+        self
+    }
+
+    fn arrival(&mut self) -> &mut Arrival {
+        match &mut self.phase {
+            Phase::Start(arrival) => arrival,
+            _ => panic!("`Acquire` configured after it was polled"),
         }
     }
 
@@ -68,8 +118,8 @@ impl Future for Acquire {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        if let Phase::Start = this.phase {
-            match this.core.enter(Some(cx.waker())) {
+        if let Phase::Start(arrival) = this.phase {
+            match this.core.enter(Some(cx.waker()), arrival) {
                 Entry::Admitted(in_flight) => return this.finish(Ok(in_flight)),
                 Entry::Rejected(rejection) => return this.finish(Err(rejection)),
                 Entry::Queued(ticket) => {
@@ -122,7 +172,7 @@ impl Drop for Acquire {
 impl fmt::Debug for Acquire {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let phase = match self.phase {
-            Phase::Start => "start",
+            Phase::Start(_) => "start",
             Phase::Queued { .. } => "queued",
             Phase::Done => "done",
         };

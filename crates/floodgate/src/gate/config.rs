@@ -3,8 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use http::HeaderName;
+
 use super::Gate;
 use super::discipline::Queue;
+use super::priority::Priority;
 use crate::limit::LimitAlgorithm;
 
 pub(crate) const DEFAULT_MAX_WAIT: Duration = Duration::from_millis(100);
@@ -51,6 +54,15 @@ pub struct GateConfig {
     pub(crate) standing_wait: Duration,
     pub(crate) algorithm: Option<Box<dyn CloneAlgorithm>>,
     pub(crate) name: std::borrow::Cow<'static, str>,
+    /// Per class: the share of the limit kept for higher classes (not usable by this one).
+    pub(crate) kept_from: [f64; 3],
+    /// Per class: its own longest wait, if set (else `max_wait`, halved for sheddable).
+    pub(crate) class_max_wait: [Option<Duration>; 3],
+    /// Whether the metrics break the gate's series down by class.
+    pub(crate) priority_classes: bool,
+    /// Whether the gate reads deadlines and learns its service time.
+    pub(crate) deadlines: bool,
+    pub(crate) deadline_header: Option<HeaderName>,
 }
 
 impl GateConfig {
@@ -72,6 +84,11 @@ impl GateConfig {
             standing_wait: DEFAULT_STANDING_WAIT,
             algorithm: None,
             name: std::borrow::Cow::Borrowed(DEFAULT_NAME),
+            kept_from: [0.0; 3],
+            class_max_wait: [None; 3],
+            priority_classes: false,
+            deadlines: false,
+            deadline_header: None,
         }
     }
 
@@ -148,6 +165,113 @@ impl GateConfig {
         self
     }
 
+    /// Reports the gate's `floodgate_admitted_total`, `floodgate_rejected_total` and
+    /// `floodgate_queued` per [`Priority`] class (a `class` label), as a gate that tells classes
+    /// apart should. Set by [`reserve`](GateConfig::reserve),
+    /// [`class_max_wait`](GateConfig::class_max_wait) and
+    /// [`GateLayer::classify`](super::GateLayer::classify); without it the series keep their
+    /// labels of a gate without classes (the [`Snapshot`](super::Snapshot) has the classes
+    /// either way).
+    pub fn priority_classes(mut self) -> Self {
+        self.priority_classes = true;
+        self
+    }
+
+    /// Keeps `share` of the limit (0 to 1, rounded down to whole requests) for requests of
+    /// `priority` or higher: lower classes are admitted only while fewer than
+    /// `limit - share × limit` are in flight, so that a burst of them leaves room for the rest.
+    /// With an adaptive limit the share follows the limit. Reserving for
+    /// [`Priority::Sheddable`] and above (everybody) reserves nothing.
+    ///
+    /// ```
+    /// use floodgate::gate::{GateConfig, Priority};
+    ///
+    /// // Sheddable requests get at most 6 of 8 slots, default ones 7; critical ones all 8.
+    /// let gate = GateConfig::new(8)
+    ///     .reserve(Priority::Critical, 0.125)
+    ///     .reserve(Priority::Default, 0.125)
+    ///     .build();
+    /// # let _ = gate;
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `share` is not in `0..1`, or the shares reserved add up to 1 or more.
+    pub fn reserve(mut self, priority: Priority, share: f64) -> Self {
+        assert!(
+            (0.0..1.0).contains(&share),
+            "floodgate: a reserved share must be at least 0 and less than 1, not {share}"
+        );
+        if priority == Priority::Sheddable {
+            return self.priority_classes();
+        }
+        for lower in Priority::ALL.into_iter().filter(|lower| *lower < priority) {
+            self.kept_from[lower.index()] += share;
+        }
+        assert!(
+            self.kept_from[Priority::Sheddable.index()] < 1.0,
+            "floodgate: the reserved shares add up to 1 or more"
+        );
+        self.priority_classes()
+    }
+
+    /// How long requests of `priority` may wait for a permit, instead of `max_wait`. By
+    /// default sheddable requests wait half of `max_wait` (they are served after every other
+    /// waiter, so under pressure a long wait mostly ends in a `503` anyway), the others
+    /// `max_wait`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use floodgate::gate::{GateConfig, Priority};
+    ///
+    /// let config = GateConfig::new(8)
+    ///     .max_wait(Duration::from_millis(100))
+    ///     .class_max_wait(Priority::Sheddable, Duration::from_millis(10));
+    /// # let _ = config;
+    /// ```
+    pub fn class_max_wait(mut self, priority: Priority, max_wait: Duration) -> Self {
+        self.class_max_wait[priority.index()] = Some(max_wait);
+        self.priority_classes()
+    }
+
+    /// Reads each request's deadline (its [`Deadline`](super::Deadline) extension, or a gRPC
+    /// request's `grpc-timeout`) and learns the gate's expected service time (a moving average
+    /// of the time from admission to the permit's return). A request whose time left is shorter
+    /// than the expected service time is turned away at once
+    /// ([`Reason::Deadline`](super::Reason::Deadline)): its client would throw the answer away.
+    /// The others wait at most their time left minus the expected service time.
+    ///
+    /// Off by default: measuring costs two clock reads per request.
+    pub fn deadlines(mut self) -> Self {
+        self.deadlines = true;
+        self
+    }
+
+    /// Reads the deadline of plain HTTP requests from header `name`: the client's time left, in
+    /// whole milliseconds (gRPC requests keep `grpc-timeout`). Turns
+    /// [`deadlines`](GateConfig::deadlines) on.
+    ///
+    /// ```
+    /// use floodgate::gate::GateConfig;
+    /// use http::HeaderName;
+    ///
+    /// let config = GateConfig::new(64)
+    ///     .deadline_header(HeaderName::from_static("x-request-timeout-ms"));
+    /// # let _ = config;
+    /// ```
+    pub fn deadline_header(mut self, name: HeaderName) -> Self {
+        self.deadline_header = Some(name);
+        self.deadlines()
+    }
+
+    /// The longest a request of `priority` may wait.
+    pub(crate) fn max_wait_of(&self, priority: Priority) -> Duration {
+        self.class_max_wait[priority.index()].unwrap_or(match priority {
+            Priority::Sheddable => self.max_wait / 2,
+            _ => self.max_wait,
+        })
+    }
+
     /// Builds a gate with these settings.
     pub fn build(self) -> Gate {
         Gate::with_config(self)
@@ -171,6 +295,11 @@ impl fmt::Debug for GateConfig {
             .field("standing_after", &self.standing_after_or_default())
             .field("standing_wait", &self.standing_wait)
             .field("algorithm", &self.algorithm)
+            .field("priority_classes", &self.priority_classes)
+            .field("kept_from", &self.kept_from)
+            .field("class_max_wait", &self.class_max_wait)
+            .field("deadlines", &self.deadlines)
+            .field("deadline_header", &self.deadline_header)
             .finish()
     }
 }

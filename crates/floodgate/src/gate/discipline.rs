@@ -87,42 +87,42 @@ impl std::str::FromStr for Queue {
 #[derive(Debug)]
 pub(crate) struct Discipline {
     queue: Queue,
-    max_wait: Duration,
     standing_after: Duration,
     standing_wait: Duration,
     standing: Standing,
 }
 
 impl Discipline {
-    pub(crate) fn new(
-        queue: Queue,
-        max_wait: Duration,
-        standing_after: Duration,
-        standing_wait: Duration,
-    ) -> Self {
+    pub(crate) fn new(queue: Queue, standing_after: Duration, standing_wait: Duration) -> Self {
         Self {
             queue,
-            max_wait,
             standing_after,
             standing_wait,
             standing: Standing::default(),
         }
     }
 
-    /// How long a request queueing at `now` may wait, and the reason if that runs out.
-    pub(crate) fn wait_for_newcomer(&mut self, now: Instant) -> (Duration, Reason) {
+    /// How long a request queueing at `now` may wait (at most `max_wait`, its class's), and the
+    /// reason if that runs out. While a lower class waits, the newcomer keeps its whole wait:
+    /// the lower class is shed first.
+    pub(crate) fn wait_for_newcomer(
+        &mut self,
+        now: Instant,
+        max_wait: Duration,
+        lower_class_waits: bool,
+    ) -> (Duration, Reason) {
         if self.queue == Queue::Fifo {
-            return (self.max_wait, Reason::Timeout);
+            return (max_wait, Reason::Timeout);
         }
         // A gap in the queue shorter than twice the standing wait (folly's CoDel sheds at twice
         // its target, too) is the instant between a wave of rejections and their retries, not
         // the end of the overload.
         self.standing
             .on_queue(now, self.standing_wait.saturating_mul(2));
-        if self.is_standing(now) && self.standing_wait < self.max_wait {
+        if !lower_class_waits && self.is_standing(now) && self.standing_wait < max_wait {
             (self.standing_wait, Reason::Shed)
         } else {
-            (self.max_wait, Reason::Timeout)
+            (max_wait, Reason::Timeout)
         }
     }
 
@@ -139,12 +139,14 @@ impl Discipline {
         }
     }
 
-    /// The waiter to admit next, if any. While the queue stands, LIFO and CoDel first shed the
-    /// waiters that have waited longer than `standing_wait` (the oldest are at the front; each
-    /// one's waker goes to `on_shed`), then LIFO takes the newest and CoDel the oldest of the rest.
+    /// The waiter of one class to admit next, if any. While the queue stands, LIFO and CoDel
+    /// first shed the waiters that have waited longer than `standing_wait` (if `shed_stale`:
+    /// the class is the lowest that waits; the oldest are at the front; each one's waker goes to
+    /// `on_shed`), then LIFO takes the newest and CoDel the oldest of the rest.
     pub(crate) fn next_waiter(
         &mut self,
         waiters: &mut WaiterList,
+        shed_stale: bool,
         mut on_shed: impl FnMut(Option<Waker>),
     ) -> Option<usize> {
         let (front, _) = waiters.front()?;
@@ -155,7 +157,7 @@ impl Discipline {
         if !self.is_standing(now) {
             return Some(front);
         }
-        while let Some((index, since)) = waiters.front() {
+        while let Some((index, since)) = waiters.front().filter(|_| shed_stale) {
             if now.saturating_duration_since(since) <= self.standing_wait {
                 break;
             }

@@ -9,7 +9,7 @@ use super::config::GateConfig;
 use super::permit::Permit;
 use super::rejection::Rejection;
 use super::snapshot::Snapshot;
-use super::state::{Core, Entry};
+use super::state::{Arrival, Core, Entry};
 
 /// A concurrency limit with a bounded wait: at most `limit` holders of a [`Permit`] at once,
 /// at most `max_queue` waiters, each waiting at most `max_wait`.
@@ -96,8 +96,8 @@ impl Gate {
     /// Enters the gate without a waker: admitted or rejected at once, or queued with the waker
     /// still to be set by the first poll of the returned future.
     #[inline]
-    pub(crate) fn admit(&self) -> Admission {
-        match self.core.enter(None) {
+    pub(crate) fn admit(&self, arrival: Arrival) -> Admission {
+        match self.core.enter(None, arrival) {
             Entry::Admitted(in_flight) => {
                 Admission::Admitted(Permit::admitted(Arc::clone(&self.core), in_flight))
             }

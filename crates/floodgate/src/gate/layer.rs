@@ -8,6 +8,7 @@ use tower_layer::Layer;
 use super::config::GateConfig;
 use super::discipline::Queue;
 use super::handle::Gate;
+use super::priority::{ExtensionPriority, Priority};
 use super::release::ReleaseAt;
 use super::response::NoBypass;
 use super::service::{Completion, GateAdmission, GateService};
@@ -48,11 +49,12 @@ pub(crate) fn server_error(status: StatusCode) -> bool {
 /// ```
 #[derive(Debug, Clone)]
 #[must_use]
-pub struct GateLayer<R = DefaultOnReject, P = NoBypass> {
+pub struct GateLayer<R = DefaultOnReject, P = NoBypass, C = ExtensionPriority> {
     config: GateConfig,
     gate: Gate,
     on_reject: R,
     bypass: P,
+    classify: C,
     dropped_when: fn(StatusCode) -> bool,
     release_at: ReleaseAt,
 }
@@ -126,13 +128,14 @@ impl GateLayer {
             gate,
             on_reject: DefaultOnReject,
             bypass: NoBypass,
+            classify: ExtensionPriority,
             dropped_when: server_error,
             release_at: ReleaseAt::Body,
         }
     }
 }
 
-impl<R, P> GateLayer<R, P> {
+impl<R, P, C> GateLayer<R, P, C> {
     /// How long a request may wait for a permit before it gets a 503. Zero: never wait.
     pub fn max_wait(self, max_wait: Duration) -> Self {
         self.configure(|config| config.max_wait(max_wait))
@@ -254,12 +257,13 @@ impl<R, P> GateLayer<R, P> {
     /// });
     /// let app: Router = Router::new().route("/", get(|| async { "hi" })).layer(gate);
     /// ```
-    pub fn on_reject<F>(self, on_reject: F) -> GateLayer<F, P> {
+    pub fn on_reject<F>(self, on_reject: F) -> GateLayer<F, P, C> {
         GateLayer {
             config: self.config,
             gate: self.gate,
             on_reject,
             bypass: self.bypass,
+            classify: self.classify,
             dropped_when: self.dropped_when,
             release_at: self.release_at,
         }
@@ -279,15 +283,97 @@ impl<R, P> GateLayer<R, P> {
     ///     .route("/work", get(|| async { "done" }))
     ///     .layer(gate);
     /// ```
-    pub fn bypass<Q>(self, predicate: Q) -> GateLayer<R, Q> {
+    pub fn bypass<Q>(self, predicate: Q) -> GateLayer<R, Q, C> {
         GateLayer {
             config: self.config,
             gate: self.gate,
             on_reject: self.on_reject,
             bypass: predicate,
+            classify: self.classify,
             dropped_when: self.dropped_when,
             release_at: self.release_at,
         }
+    }
+
+    /// Gives each request a [`Priority`] class with `classify` (a closure
+    /// `Fn(&Request<B>) -> Priority`, [`PriorityHeader`](super::PriorityHeader), or the default
+    /// [`ExtensionPriority`]): under pressure the gate serves higher classes first, evicts the
+    /// newest waiter of a lower class from a full queue, lets sheddable requests wait half of
+    /// `max_wait`, and reports each class (see [`Priority`]).
+    ///
+    /// The gate's metrics then carry a `class` label
+    /// ([`GateConfig::priority_classes`]): a gate that did not report classes yet is rebuilt
+    /// with that setting, as other settings do.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum::{Router, extract::Request, routing::{get, post}};
+    /// use floodgate::GateLayer;
+    /// use floodgate::gate::Priority;
+    ///
+    /// let gate = GateLayer::new(64)
+    ///     .reserve(Priority::Critical, 0.1)   // 6 of 64 slots only for critical requests
+    ///     .classify(|request: &Request| match request.uri().path() {
+    ///         "/checkout" => Priority::Critical,
+    ///         "/recommendations" => Priority::Sheddable,
+    ///         _ => Priority::Default,
+    ///     });
+    /// let app: Router = Router::new()
+    ///     .route("/checkout", post(|| async { "paid" }))
+    ///     .route("/recommendations", get(|| async { "[]" }))
+    ///     .layer(gate);
+    /// ```
+    pub fn classify<K>(self, classify: K) -> GateLayer<R, P, K> {
+        let this = if self.config.priority_classes {
+            self
+        } else {
+            self.configure(GateConfig::priority_classes)
+        };
+        GateLayer {
+            config: this.config,
+            gate: this.gate,
+            on_reject: this.on_reject,
+            bypass: this.bypass,
+            classify,
+            dropped_when: this.dropped_when,
+            release_at: this.release_at,
+        }
+    }
+
+    /// Keeps `share` of the limit for requests of `priority` or higher. See
+    /// [`GateConfig::reserve`].
+    pub fn reserve(self, priority: Priority, share: f64) -> Self {
+        self.configure(|config| config.reserve(priority, share))
+    }
+
+    /// How long requests of `priority` may wait, instead of `max_wait` (sheddable ones: half of
+    /// it by default). See [`GateConfig::class_max_wait`].
+    pub fn class_max_wait(self, priority: Priority, max_wait: Duration) -> Self {
+        self.configure(|config| config.class_max_wait(priority, max_wait))
+    }
+
+    /// Reads each request's deadline: its [`Deadline`](super::Deadline) extension, or a gRPC
+    /// request's `grpc-timeout`. A request that cannot be served before it is answered at once
+    /// ([`Reason::Deadline`](super::Reason::Deadline); gRPC: `DEADLINE_EXCEEDED`), the others
+    /// wait at most their time left minus the expected service time. See
+    /// [`GateConfig::deadlines`].
+    pub fn deadlines(self) -> Self {
+        self.configure(GateConfig::deadlines)
+    }
+
+    /// Reads plain HTTP requests' deadline from header `name`, the client's time left in whole
+    /// milliseconds, as well as what [`deadlines`](GateLayer::deadlines) reads.
+    ///
+    /// ```
+    /// use floodgate::GateLayer;
+    /// use http::HeaderName;
+    ///
+    /// let gate = GateLayer::new(64)
+    ///     .deadline_header(HeaderName::from_static("x-request-timeout-ms"));
+    /// assert!(gate.gate().snapshot().expected_service_time.is_some());
+    /// ```
+    pub fn deadline_header(self, name: http::HeaderName) -> Self {
+        self.configure(|config| config.deadline_header(name))
     }
 
     /// The shared gate: stats, live limit changes, shutdown.
@@ -296,8 +382,8 @@ impl<R, P> GateLayer<R, P> {
     }
 }
 
-impl<S, R: Clone, P: Clone> Layer<S> for GateLayer<R, P> {
-    type Service = GateService<S, R, P>;
+impl<S, R: Clone, P: Clone, C: Clone> Layer<S> for GateLayer<R, P, C> {
+    type Service = GateService<S, R, P, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
         let completion = Completion {
@@ -308,6 +394,7 @@ impl<S, R: Clone, P: Clone> Layer<S> for GateLayer<R, P> {
             self.gate.clone(),
             self.on_reject.clone(),
             self.bypass.clone(),
+            self.classify.clone(),
             completion,
         );
         AdmissionService::new(inner, admission)

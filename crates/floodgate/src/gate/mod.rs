@@ -82,11 +82,13 @@
 mod acquire;
 mod config;
 mod controller;
+mod deadline;
 mod discipline;
 mod handle;
 mod histogram;
 mod layer;
 mod permit;
+mod priority;
 mod rejection;
 mod release;
 mod response;
@@ -97,29 +99,40 @@ mod waiters;
 
 pub use self::acquire::Acquire;
 pub use self::config::GateConfig;
+pub use self::deadline::Deadline;
 pub use self::discipline::Queue;
 pub use self::handle::Gate;
 pub use self::histogram::WaitHistogram;
 pub use self::layer::GateLayer;
 pub use self::permit::Permit;
+pub use self::priority::{Classify, ExtensionPriority, Priority, PriorityHeader};
 pub use self::rejection::{Reason, Rejection};
 pub use self::release::ReleaseAt;
 pub use self::response::{Bypass, NoBypass};
 pub use self::service::{GateService, ResponseBody};
-pub use self::snapshot::{RejectedCounts, Snapshot};
+pub use self::snapshot::{ClassSnapshot, ClassSnapshots, RejectedCounts, Snapshot};
 pub use crate::middleware::{DefaultOnReject, OnReject};
 
 /// The response future of [`GateService`].
 pub mod future {
+    use super::priority::ExtensionPriority;
     use super::response::NoBypass;
     use super::service::GateAdmission;
     use crate::middleware::DefaultOnReject;
 
     /// The response future of [`GateService`](super::GateService): waits for a permit if it
     /// must, then calls the inner service, or answers with the rejection.
-    pub type ResponseFuture<S, ReqBody, ResBody, R = DefaultOnReject, P = NoBypass> =
-        crate::middleware::ResponseFuture<S, GateAdmission<R, P>, ReqBody, ResBody>;
+    pub type ResponseFuture<
+        S,
+        ReqBody,
+        ResBody,
+        R = DefaultOnReject,
+        P = NoBypass,
+        C = ExtensionPriority,
+    > = crate::middleware::ResponseFuture<S, GateAdmission<R, P, C>, ReqBody, ResBody>;
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_classes;

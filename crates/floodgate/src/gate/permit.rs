@@ -47,7 +47,8 @@ impl Permit {
     /// Wraps a permit the core has already counted, admitted with `in_flight` in flight.
     #[inline]
     pub(crate) fn admitted(core: Arc<Core>, in_flight: usize) -> Self {
-        let measure = core.controller().map(|_| Measure {
+        let measured = core.controller().is_some() || core.config().deadlines;
+        let measure = measured.then(|| Measure {
             at: Instant::now(),
             in_flight,
         });
@@ -75,8 +76,15 @@ impl Drop for Permit {
     fn drop(&mut self) {
         // Gives the slot back last, and also if the algorithm panics.
         let _release = Release(&self.core);
-        if let (Some(measure), Some(controller)) = (self.measure, self.core.controller()) {
-            let sample = Sample::new(measure.at.elapsed(), measure.in_flight, self.dropped);
+        let Some(measure) = self.measure else {
+            return;
+        };
+        let took = measure.at.elapsed();
+        if self.core.config().deadlines {
+            self.core.record_service_time(took);
+        }
+        if let Some(controller) = self.core.controller() {
+            let sample = Sample::new(took, measure.in_flight, self.dropped);
             // The algorithm moves the limit below the gate's ceiling, never to zero.
             let limit = controller.update(&sample);
             self.core

@@ -25,24 +25,36 @@ pub enum Reason {
     /// [`Queue::Codel`](super::Queue::Codel)): the queue was standing, and the request waited
     /// longer than the short wait allowed then.
     Shed,
+    /// Evicted from a full queue to make room for a request of a higher
+    /// [`Priority`](super::Priority).
+    Evicted,
+    /// The request's deadline ([`Deadline`](super::Deadline), `grpc-timeout`, or the configured
+    /// header) would pass before it could be served: it was turned away at once, or its wait,
+    /// capped by the time it had left minus the expected service time, ran out.
+    Deadline,
 }
 
 impl Reason {
     /// Every reason, in a stable order (for pre-registering metric labels).
-    pub const ALL: [Reason; 4] = [
+    pub const ALL: [Reason; 6] = [
         Reason::Timeout,
         Reason::QueueFull,
         Reason::Closed,
         Reason::Shed,
+        Reason::Evicted,
+        Reason::Deadline,
     ];
 
-    /// The reason as a short `snake_case` label: `timeout`, `queue_full`, `closed` or `shed`.
+    /// The reason as a short `snake_case` label: `timeout`, `queue_full`, `closed`, `shed`,
+    /// `evicted` or `deadline`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Reason::Timeout => "timeout",
             Reason::QueueFull => "queue_full",
             Reason::Closed => "closed",
             Reason::Shed => "shed",
+            Reason::Evicted => "evicted",
+            Reason::Deadline => "deadline",
         }
     }
 
@@ -53,6 +65,8 @@ impl Reason {
             Reason::QueueFull => 1,
             Reason::Closed => 2,
             Reason::Shed => 3,
+            Reason::Evicted => 4,
+            Reason::Deadline => 5,
         }
     }
 }

@@ -24,14 +24,16 @@ impl middleware::Rejection for Rejection {
             .or_insert_with(|| retry_after_value(self.retry_after()));
     }
 
-    /// `UNAVAILABLE` (14): the status gRPC clients retry.
+    /// `UNAVAILABLE` (14): the status gRPC clients retry; `DEADLINE_EXCEEDED` (4) when the
+    /// request could not be served before its deadline.
     fn default_grpc_response<B, G>(&self) -> Response<ResponseBody<B, G>> {
         const UNAVAILABLE: u8 = 14;
-        let mut response = grpc(
-            UNAVAILABLE,
-            message(self.reason()),
-            Some(self.retry_after()),
-        );
+        const DEADLINE_EXCEEDED: u8 = 4;
+        let code = match self.reason() {
+            Reason::Deadline => DEADLINE_EXCEEDED,
+            _ => UNAVAILABLE,
+        };
+        let mut response = grpc(code, message(self.reason()), Some(self.retry_after()));
         self.complete(response.headers_mut());
         response
     }
@@ -44,6 +46,12 @@ fn message(reason: Reason) -> &'static str {
         Reason::QueueFull => "service overloaded: wait queue full, retry later\n",
         Reason::Closed => "service shutting down, retry later\n",
         Reason::Shed => "service overloaded: request shed from a standing queue, retry later\n",
+        Reason::Evicted => {
+            "service overloaded: request evicted from the queue by a more important one, retry later\n"
+        }
+        Reason::Deadline => {
+            "service overloaded: the request could not be served before its deadline\n"
+        }
     }
 }
 

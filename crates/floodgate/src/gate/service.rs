@@ -7,11 +7,14 @@ use std::task::{Context, Poll};
 use http::{Request, Response, StatusCode};
 
 use super::acquire::Acquire;
+use super::deadline;
 use super::handle::{Admission as Entered, Gate};
 use super::permit::Permit;
+use super::priority::{Classify, ExtensionPriority};
 use super::rejection::Rejection;
 use super::release::ReleaseAt;
 use super::response::{Bypass, NoBypass};
+use super::state::Arrival;
 use crate::middleware::{self, Admission, AdmissionService, Decision, DefaultOnReject, OnReject};
 
 /// The service built by [`GateLayer`](super::GateLayer): admits each request through a shared
@@ -21,8 +24,8 @@ use crate::middleware::{self, Admission, AdmissionService, Decision, DefaultOnRe
 /// error type stays `S::Error`. Waiting happens in the response future, bounded by `max_wait`:
 /// `poll_ready` only asks the inner service. `gate()` is the shared gate;
 /// `get_ref`, `get_mut` and `into_inner` reach the inner service.
-pub type GateService<S, R = DefaultOnReject, P = NoBypass> =
-    AdmissionService<S, GateAdmission<R, P>>;
+pub type GateService<S, R = DefaultOnReject, P = NoBypass, C = ExtensionPriority> =
+    AdmissionService<S, GateAdmission<R, P, C>>;
 
 /// The response body of [`GateService`]: the inner service's body holding the request's
 /// [`Permit`] until it ends (so a streaming response counts against the limit until it is done),
@@ -32,10 +35,11 @@ pub type ResponseBody<B> = middleware::ResponseBody<B, Permit>;
 /// The gate's admission: the part of [`GateService`] that is the gate's own.
 #[derive(Debug, Clone)]
 #[allow(unreachable_pub)]
-pub struct GateAdmission<R, P> {
+pub struct GateAdmission<R, P, C = ExtensionPriority> {
     gate: Gate,
     on_reject: R,
     bypass: P,
+    classify: C,
     completion: Completion,
 }
 
@@ -46,18 +50,25 @@ pub(crate) struct Completion {
     pub(crate) release_at: ReleaseAt,
 }
 
-impl<R, P> GateAdmission<R, P> {
-    pub(crate) fn new(gate: Gate, on_reject: R, bypass: P, completion: Completion) -> Self {
+impl<R, P, C> GateAdmission<R, P, C> {
+    pub(crate) fn new(
+        gate: Gate,
+        on_reject: R,
+        bypass: P,
+        classify: C,
+        completion: Completion,
+    ) -> Self {
         Self {
             gate,
             on_reject,
             bypass,
+            classify,
             completion,
         }
     }
 }
 
-impl<S, R, P> AdmissionService<S, GateAdmission<R, P>> {
+impl<S, R, P, C> AdmissionService<S, GateAdmission<R, P, C>> {
     /// The shared gate.
     pub fn gate(&self) -> &Gate {
         &self.admission().gate
@@ -95,10 +106,11 @@ impl Future for WaitForPermit {
     }
 }
 
-impl<R, P, ReqBody, ResBody> Admission<ReqBody, ResBody> for GateAdmission<R, P>
+impl<R, P, C, ReqBody, ResBody> Admission<ReqBody, ResBody> for GateAdmission<R, P, C>
 where
     R: OnReject<Rejection, ResBody> + Clone,
     P: Bypass<ReqBody>,
+    C: Classify<ReqBody>,
 {
     type Admitted = Admitted;
     type Guard = Permit;
@@ -115,7 +127,17 @@ where
                 completion,
             });
         }
-        match self.gate.admit() {
+        let config = self.gate.config();
+        let arrival = Arrival {
+            priority: self.classify.classify(request),
+            deadline: if config.deadlines {
+                deadline::of_request(request, config.deadline_header.as_ref())
+                    .map(|deadline| deadline.instant())
+            } else {
+                None
+            },
+        };
+        match self.gate.admit(arrival) {
             Entered::Admitted(permit) => Decision::Admitted(Admitted {
                 permit: Some(permit),
                 completion,

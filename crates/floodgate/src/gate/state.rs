@@ -29,10 +29,12 @@ use tokio::time::Instant;
 
 use super::config::GateConfig;
 use super::controller::Controller;
+use super::deadline::ServiceTime;
 use super::discipline::Discipline;
 use super::histogram::WaitRecorder;
+use super::priority::Priority;
 use super::rejection::{Reason, Rejection};
-use super::snapshot::{RejectedCounts, Snapshot};
+use super::snapshot::{ClassSnapshots, RejectedCounts, Snapshot};
 use super::waiters::{Verdict, WaiterList};
 
 /// The largest limit the in-flight bits of the state word can count up to.
@@ -65,7 +67,13 @@ pub(crate) struct Core {
     queue: Mutex<Queued>,
     /// Woken when the in-flight count drops to zero while somebody awaits `drained`.
     drained: Notify,
-    rejected: [AtomicU64; Reason::ALL.len()],
+    /// Rejections by class and reason.
+    rejected: [[AtomicU64; Reason::ALL.len()]; Priority::ALL.len()],
+    /// Admissions by class, counted for critical and sheddable requests only (the default
+    /// class's count is the rest of `admitted`, so that most requests count nothing extra).
+    admitted_by_class: [AtomicU64; Priority::ALL.len()],
+    /// The expected service time, learned if the gate reads deadlines.
+    service_time: ServiceTime,
     queue_wait: WaitRecorder,
     /// Sets the limit from samples; `None` for a fixed limit (then nothing is measured).
     controller: Option<Controller>,
@@ -76,7 +84,8 @@ pub(crate) struct Core {
 /// What only the lock holder touches.
 #[derive(Debug)]
 pub(crate) struct Queued {
-    waiters: WaiterList,
+    /// One queue per class, by [`Priority::index`].
+    waiters: [WaiterList; Priority::ALL.len()],
     discipline: Discipline,
     closed: bool,
     /// How many `drained` futures wait, so that releases notify only then.
@@ -86,11 +95,44 @@ pub(crate) struct Queued {
 impl Queued {
     /// Whether admissions and releases may skip the lock.
     fn lock_free(&self) -> bool {
-        self.waiters.is_empty()
-            && !self.closed
-            && self.drain_watchers == 0
-            && !self.discipline.wants_idle()
+        self.is_empty() && !self.closed && self.drain_watchers == 0 && !self.discipline.wants_idle()
     }
+
+    /// Waiters of every class.
+    fn len(&self) -> usize {
+        self.waiters.iter().map(WaiterList::len).sum()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.waiters.iter().all(WaiterList::is_empty)
+    }
+
+    fn class(&mut self, priority: Priority) -> &mut WaiterList {
+        &mut self.waiters[priority.index()]
+    }
+
+    /// The highest class that has waiters.
+    fn highest_waiting(&self) -> Option<Priority> {
+        Priority::ALL
+            .into_iter()
+            .find(|priority| !self.waiters[priority.index()].is_empty())
+    }
+
+    /// The lowest class that has waiters.
+    fn lowest_waiting(&self) -> Option<Priority> {
+        Priority::ALL
+            .into_iter()
+            .rev()
+            .find(|priority| !self.waiters[priority.index()].is_empty())
+    }
+}
+
+/// What the gate knows of a request as it arrives.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Arrival {
+    pub(crate) priority: Priority,
+    /// When its client stops waiting for the answer, if it said so.
+    pub(crate) deadline: Option<Instant>,
 }
 
 /// How a request entered the gate.
@@ -104,10 +146,11 @@ pub(crate) enum Entry {
     Queued(Ticket),
 }
 
-/// A waiter's place in the queue: its slot, since when it waits, and when (`None`: never) it
-/// is turned away, for which reason, if still waiting.
+/// A waiter's place in the queue: its class and slot, since when it waits, and when (`None`:
+/// never) it is turned away, for which reason, if still waiting.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket {
+    pub(crate) priority: Priority,
     pub(crate) index: usize,
     pub(crate) since: Instant,
     pub(crate) deadline: Option<Instant>,
@@ -154,7 +197,6 @@ impl Core {
     pub(crate) fn new(config: GateConfig) -> Self {
         let discipline = Discipline::new(
             config.queue,
-            config.max_wait,
             config.standing_after_or_default(),
             config.standing_wait,
         );
@@ -172,13 +214,15 @@ impl Core {
             admitted_reported: AtomicU64::new(0),
             limit: AtomicUsize::new(limit),
             queue: Mutex::new(Queued {
-                waiters: WaiterList::default(),
+                waiters: Default::default(),
                 discipline,
                 closed: false,
                 drain_watchers: 0,
             }),
             drained: Notify::new(),
             rejected: Default::default(),
+            admitted_by_class: Default::default(),
+            service_time: ServiceTime::default(),
             queue_wait: WaitRecorder::default(),
             controller,
             config,
@@ -194,10 +238,24 @@ impl Core {
         }
     }
 
-    /// The fast path of admission: `Some(in_flight)` if a slot was free and nobody waits.
+    /// How many may be in flight for a request of `priority` to be admitted, under `limit`:
+    /// the limit, less the share kept for higher classes.
     #[inline]
-    pub(crate) fn try_admit(&self) -> Option<usize> {
-        let limit = self.limit.load(Ordering::Relaxed);
+    fn ceiling(&self, priority: Priority, limit: usize) -> usize {
+        let kept = self.config.kept_from[priority.index()];
+        if kept == 0.0 {
+            limit
+        } else {
+            // Rounded down, and less than the whole limit: every class may have one in flight.
+            limit - (limit as f64 * kept) as usize
+        }
+    }
+
+    /// The fast path of admission: `Some(in_flight)` if fewer than `ceiling` were in flight and
+    /// nobody waits.
+    #[inline]
+    pub(crate) fn try_admit(&self, ceiling: usize) -> Option<usize> {
+        let limit = ceiling;
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             if state & LOCKED != 0 || in_flight(state) >= limit {
@@ -218,23 +276,56 @@ impl Core {
         }
     }
 
-    /// A request arrives: admitted by the fast path, turned away without the lock if it could
-    /// not wait anyway, or decided under the lock.
+    /// A request arrives: turned away at once if it cannot be served before its deadline,
+    /// admitted by the fast path, turned away without the lock if it could not wait anyway, or
+    /// decided under the lock.
     #[inline]
-    pub(crate) fn enter(&self, waker: Option<&Waker>) -> Entry {
-        if let Some(in_flight) = self.try_admit() {
+    pub(crate) fn enter(&self, waker: Option<&Waker>, arrival: Arrival) -> Entry {
+        let Arrival { priority, deadline } = arrival;
+        if let Some(deadline) = deadline {
+            if self.latest_start(deadline).is_none() {
+                return Entry::Rejected(self.reject(Reason::Deadline, priority));
+            }
+        }
+        let ceiling = self.ceiling(priority, self.limit());
+        if let Some(in_flight) = self.try_admit(ceiling) {
+            self.count_admission(priority);
             return Entry::Admitted(in_flight);
         }
         if self.state.load(Ordering::Relaxed) & LOCKED == 0 {
             // Full, and nobody queued: a gate that never queues answers without the lock.
             if self.config.max_queue == 0 {
-                return Entry::Rejected(self.reject(Reason::QueueFull));
+                return Entry::Rejected(self.reject(Reason::QueueFull, priority));
             }
-            if self.config.max_wait.is_zero() {
-                return Entry::Rejected(self.reject(Reason::Timeout));
+            if self.config.max_wait_of(priority).is_zero() {
+                return Entry::Rejected(self.reject(Reason::Timeout, priority));
             }
         }
-        self.lock().enter(waker)
+        let (entry, wakers) = self.lock().enter(waker, arrival);
+        wakers.wake(self);
+        entry
+    }
+
+    /// The last instant a request due at `deadline` may start and still finish in time (by the
+    /// expected service time), if that is still ahead.
+    fn latest_start(&self, deadline: Instant) -> Option<Instant> {
+        deadline
+            .checked_sub(self.service_time.expected())
+            .filter(|latest| *latest > Instant::now())
+    }
+
+    /// Counts the admission of a request of `priority` by class (the total is counted apart).
+    #[inline]
+    fn count_admission(&self, priority: Priority) {
+        if priority != Priority::Default {
+            self.admitted_by_class[priority.index()].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Learns from an admitted request that held its permit for `took`, if the gate reads
+    /// deadlines.
+    pub(crate) fn record_service_time(&self, took: std::time::Duration) {
+        self.service_time.record(took);
     }
 
     /// The fast path of a release: `true` if the permit came back without the lock.
@@ -342,9 +433,13 @@ impl Core {
     }
 
     /// Counts a rejection and describes it.
-    pub(crate) fn reject(&self, reason: Reason) -> Rejection {
-        self.rejected[reason.index()].fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn reject(&self, reason: Reason, priority: Priority) -> Rejection {
+        self.count_rejections(reason, priority, 1);
         self.rejection(reason)
+    }
+
+    fn count_rejections(&self, reason: Reason, priority: Priority, count: u64) {
+        self.rejected[priority.index()][reason.index()].fetch_add(count, Ordering::Relaxed);
     }
 
     /// Describes a rejection without counting it (it was counted when decided).
@@ -355,24 +450,34 @@ impl Core {
     /// The gate's settings, load and counters. The load (limit, in flight, queued) is read
     /// under the lock, at one instant; each counter is exact, read one after the other.
     pub(crate) fn snapshot(&self) -> Snapshot {
-        let (queued, closed) = {
+        let (queued_by_class, closed) = {
             let locked = self.lock();
-            (locked.queue.waiters.len(), locked.queue.closed)
+            (
+                locked.queue.waiters.each_ref().map(WaiterList::len),
+                locked.queue.closed,
+            )
         };
         let admitted = self.admitted();
         let mut queue_wait = self.queue_wait.load();
         queue_wait.record_zeros(admitted.saturating_sub(queue_wait.count()));
         let mut rejected = RejectedCounts::default();
-        for reason in Reason::ALL {
-            rejected.add(
-                reason,
-                self.rejected[reason.index()].load(Ordering::Relaxed),
-            );
+        let mut classes = ClassSnapshots::default();
+        for priority in Priority::ALL {
+            let class = classes.get_mut(priority);
+            class.queued = queued_by_class[priority.index()];
+            for reason in Reason::ALL {
+                let count = self.rejected[priority.index()][reason.index()].load(Ordering::Relaxed);
+                class.rejected.add(reason, count);
+                rejected.add(reason, count);
+            }
+            class.admitted = self.admitted_by_class[priority.index()].load(Ordering::Relaxed);
         }
+        classes.default.admitted =
+            admitted.saturating_sub(classes.critical.admitted + classes.sheddable.admitted);
         Snapshot {
             limit: self.limit(),
             in_flight: self.in_flight(),
-            queued,
+            queued: queued_by_class.iter().sum(),
             closed,
             max_wait: self.config.max_wait,
             max_queue: self.config.max_queue,
@@ -381,6 +486,9 @@ impl Core {
             admitted,
             rejected,
             queue_wait,
+            classes,
+            priority_classes: self.config.priority_classes,
+            expected_service_time: self.config.deadlines.then(|| self.service_time.expected()),
         }
     }
 }
@@ -403,78 +511,142 @@ impl Locked<'_> {
         self.core.state.fetch_add(ONE, Ordering::Relaxed);
     }
 
-    /// A new request arrives: admit it, queue it, or turn it away.
-    fn enter(mut self, waker: Option<&Waker>) -> Entry {
+    /// A new request arrives: admit it, queue it (evicting a lower class's waiter from a full
+    /// queue), or turn it away. Returns the evicted waiter's waker, to wake after the lock.
+    fn enter(mut self, waker: Option<&Waker>, arrival: Arrival) -> (Entry, Wakers) {
+        let Arrival { priority, deadline } = arrival;
         let in_flight = self.freeze();
-        let config = &self.core.config;
+        let core = self.core;
+        let config = &core.config;
+        let max_wait = config.max_wait_of(priority);
+        let mut wakers = Wakers::default();
+        let higher_or_same_waits = self
+            .queue
+            .highest_waiting()
+            .is_some_and(|highest| highest >= priority);
         let entry = if self.queue.closed {
-            Entry::Rejected(self.core.reject(Reason::Closed))
-        } else if in_flight < self.core.limit() && self.queue.waiters.is_empty() {
-            // Free capacity with waiters present is handed out at once by `release` and
-            // `set_limit`, so this never lets a newcomer overtake the queue.
-            self.core.add_admitted(ONE);
+            Entry::Rejected(core.reject(Reason::Closed, priority))
+        } else if in_flight < core.ceiling(priority, core.limit()) && !higher_or_same_waits {
+            // Free capacity with waiters of this class or higher present is handed out at once
+            // by `release` and `set_limit`, so this never lets a newcomer overtake the queue.
+            core.add_admitted(ONE);
+            core.count_admission(priority);
             Entry::Admitted(in_flight + 1)
-        } else if self.queue.waiters.len() >= config.max_queue {
-            Entry::Rejected(self.core.reject(Reason::QueueFull))
-        } else if config.max_wait.is_zero() {
-            Entry::Rejected(self.core.reject(Reason::Timeout))
+        } else if max_wait.is_zero() {
+            Entry::Rejected(core.reject(Reason::Timeout, priority))
+        } else if self.queue.len() >= config.max_queue && !self.evict_below(priority, &mut wakers) {
+            Entry::Rejected(core.reject(Reason::QueueFull, priority))
         } else {
             let since = Instant::now();
-            let (wait, on_timeout) = self.queue.discipline.wait_for_newcomer(since);
-            let index = self.queue.waiters.push_back(waker.cloned(), since);
-            Entry::Queued(Ticket {
-                index,
+            let lower_class_waits = self
+                .queue
+                .lowest_waiting()
+                .is_some_and(|lowest| lowest < priority);
+            let (wait, reason) =
+                self.queue
+                    .discipline
+                    .wait_for_newcomer(since, max_wait, lower_class_waits);
+            let mut ticket = Ticket {
+                priority,
+                index: 0,
                 since,
                 deadline: since.checked_add(wait),
-                on_timeout,
-            })
+                on_timeout: reason,
+            };
+            match deadline.map(|deadline| core.latest_start(deadline)) {
+                None => self.queue_up(waker, ticket),
+                Some(None) => Entry::Rejected(core.reject(Reason::Deadline, priority)),
+                Some(Some(latest)) => {
+                    if ticket.deadline.is_none_or(|end| latest < end) {
+                        ticket.deadline = Some(latest);
+                        ticket.on_timeout = Reason::Deadline;
+                    }
+                    self.queue_up(waker, ticket)
+                }
+            }
         };
         self.thaw();
-        entry
+        (entry, wakers)
+    }
+
+    /// Puts a waiter in its class's queue.
+    fn queue_up(&mut self, waker: Option<&Waker>, mut ticket: Ticket) -> Entry {
+        ticket.index = self
+            .queue
+            .class(ticket.priority)
+            .push_back(waker.cloned(), ticket.since);
+        Entry::Queued(ticket)
+    }
+
+    /// Makes room for a request of `priority` in a full queue: turns away the newest waiter of
+    /// the lowest class below it. `false` if no lower class waits.
+    fn evict_below(&mut self, priority: Priority, wakers: &mut Wakers) -> bool {
+        let Some(lowest) = self
+            .queue
+            .lowest_waiting()
+            .filter(|lowest| *lowest < priority)
+        else {
+            return false;
+        };
+        let queue = self.queue.class(lowest);
+        let (index, _) = queue.back().expect("the lowest waiting class has a waiter");
+        wakers.push(queue.decide(index, Verdict::Rejected(Reason::Evicted)));
+        self.core.count_rejections(Reason::Evicted, lowest, 1);
+        true
     }
 
     /// Stores the waker to call when the waiter is decided.
     pub(crate) fn set_waker(&mut self, ticket: &Ticket, waker: &Waker) {
-        self.queue.waiters.set_waker(ticket.index, waker);
+        self.queue
+            .class(ticket.priority)
+            .set_waker(ticket.index, waker);
     }
 
     /// Collects the verdict on a queued waiter: `None` while it waits; once decided, frees its
     /// slot and says whether it was admitted (its permit is then counted, with this many in
     /// flight) or turned away.
     pub(crate) fn collect(&mut self, ticket: &Ticket) -> Option<Result<usize, Rejection>> {
-        let Ticket { index, since, .. } = *ticket;
-        let outcome = match self.queue.waiters.verdict(index) {
+        let Ticket {
+            priority,
+            index,
+            since,
+            ..
+        } = *ticket;
+        let outcome = match self.queue.class(priority).verdict(index) {
             Verdict::Waiting => return None,
             Verdict::Admitted => {
                 self.core.add_admitted(0);
+                self.core.count_admission(priority);
                 self.core.queue_wait.record(since.elapsed());
                 Ok(self.core.in_flight())
             }
             Verdict::Rejected(reason) => Err(self.core.rejection(reason)),
         };
-        self.queue.waiters.remove(index);
+        self.queue.class(priority).remove(index);
         Some(outcome)
     }
 
     /// A queued waiter's deadline passed: it is turned away, unless it was decided meanwhile.
     pub(crate) fn time_out(&mut self, ticket: &Ticket) {
         let Ticket {
+            priority,
             index,
             on_timeout: reason,
             ..
         } = *ticket;
-        if self.queue.waiters.verdict(index) == Verdict::Waiting {
-            drop(self.queue.waiters.decide(index, Verdict::Rejected(reason)));
-            self.core.rejected[reason.index()].fetch_add(1, Ordering::Relaxed);
+        let queue = self.queue.class(priority);
+        if queue.verdict(index) == Verdict::Waiting {
+            drop(queue.decide(index, Verdict::Rejected(reason)));
+            self.core.count_rejections(reason, priority, 1);
             self.thaw();
         }
     }
 
     /// A queued waiter goes away (its future was dropped). Returns what to wake.
     pub(crate) fn leave(mut self, ticket: &Ticket) -> Wakers {
-        let index = ticket.index;
-        let verdict = self.queue.waiters.verdict(index);
-        self.queue.waiters.remove(index);
+        let queue = self.queue.class(ticket.priority);
+        let verdict = queue.verdict(ticket.index);
+        queue.remove(ticket.index);
         if verdict == Verdict::Admitted {
             // Admitted but never collected: hand the permit on.
             self.release()
@@ -488,7 +660,7 @@ impl Locked<'_> {
     fn release(mut self) -> Wakers {
         self.freeze();
         self.core.state.fetch_sub(ONE, Ordering::Release);
-        let mut wakers = if self.queue.waiters.is_empty() {
+        let mut wakers = if self.queue.is_empty() {
             self.queue.discipline.on_idle();
             Wakers::default()
         } else {
@@ -507,27 +679,39 @@ impl Locked<'_> {
         wakers
     }
 
+    /// Highest class first; within a class, in the order of the queue discipline, which sheds
+    /// only from the lowest class that waits.
     fn admit_waiters_frozen(&mut self) -> Wakers {
         let mut wakers = Wakers::default();
         let limit = self.core.limit();
-        while self.core.in_flight() < limit && !self.queue.closed {
+        while !self.queue.closed {
+            let in_flight = self.core.in_flight();
+            let Some(priority) = self.queue.highest_waiting() else {
+                if in_flight < limit {
+                    self.queue.discipline.on_idle();
+                }
+                break;
+            };
+            if in_flight >= self.core.ceiling(priority, limit) {
+                break;
+            }
+            let lowest = self.queue.lowest_waiting() == Some(priority);
             let Queued {
                 waiters,
                 discipline,
                 ..
             } = &mut *self.queue;
             let mut shed = 0;
-            let next = discipline.next_waiter(waiters, |waker| {
+            let next = discipline.next_waiter(&mut waiters[priority.index()], lowest, |waker| {
                 shed += 1;
                 wakers.push(waker);
             });
-            self.core.rejected[Reason::Shed.index()].fetch_add(shed, Ordering::Relaxed);
-            let Some(index) = next else {
-                self.queue.discipline.on_idle();
-                break;
-            };
-            self.add_in_flight();
-            wakers.push(self.queue.waiters.decide(index, Verdict::Admitted));
+            self.core.count_rejections(Reason::Shed, priority, shed);
+            // None: the whole class was shed; the next class may take the slot.
+            if let Some(index) = next {
+                self.add_in_flight();
+                wakers.push(self.queue.class(priority).decide(index, Verdict::Admitted));
+            }
         }
         wakers
     }
@@ -537,13 +721,12 @@ impl Locked<'_> {
         self.freeze();
         self.queue.closed = true;
         let mut wakers = Wakers::default();
-        while let Some((index, _)) = self.queue.waiters.front() {
-            self.core.rejected[Reason::Closed.index()].fetch_add(1, Ordering::Relaxed);
-            wakers.push(
-                self.queue
-                    .waiters
-                    .decide(index, Verdict::Rejected(Reason::Closed)),
-            );
+        for priority in Priority::ALL {
+            let queue = self.queue.class(priority);
+            while let Some((index, _)) = queue.front() {
+                wakers.push(queue.decide(index, Verdict::Rejected(Reason::Closed)));
+                self.core.count_rejections(Reason::Closed, priority, 1);
+            }
         }
         wakers
     }
@@ -578,7 +761,7 @@ mod tests {
         core.state
             .store(u64::from(u32::MAX) << 32, Ordering::Relaxed);
         assert_eq!(core.admitted(), u64::from(u32::MAX));
-        assert_eq!(core.try_admit(), Some(1));
+        assert_eq!(core.try_admit(4), Some(1));
         assert_eq!(core.admitted(), 1 << 32, "one more, across the wrap");
         assert_eq!(core.admitted_wraps.load(Ordering::Relaxed), 1);
         core.release();
@@ -601,17 +784,17 @@ mod tests {
     fn the_fast_path_stops_at_the_limit_and_while_locked() {
         let core = core();
         for n in 1..=4 {
-            assert_eq!(core.try_admit(), Some(n));
+            assert_eq!(core.try_admit(4), Some(n));
         }
-        assert_eq!(core.try_admit(), None, "full");
+        assert_eq!(core.try_admit(4), None, "full");
         core.release();
         let locked = core.lock();
         locked.freeze();
-        assert_eq!(core.try_admit(), None, "the lock holder owns the count");
+        assert_eq!(core.try_admit(4), None, "the lock holder owns the count");
         assert!(!core.try_release(), "releases go through the lock too");
         locked.thaw();
         drop(locked);
-        assert_eq!(core.try_admit(), Some(4));
+        assert_eq!(core.try_admit(4), Some(4));
         assert_eq!(core.admitted(), 5);
     }
 }
