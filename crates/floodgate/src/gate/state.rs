@@ -281,16 +281,30 @@ impl Core {
     /// decided under the lock.
     #[inline]
     pub(crate) fn enter(&self, waker: Option<&Waker>, arrival: Arrival) -> Entry {
+        if arrival.deadline.is_none() {
+            let ceiling = self.ceiling(arrival.priority, self.limit());
+            if let Some(in_flight) = self.try_admit(ceiling) {
+                self.count_admission(arrival.priority);
+                return Entry::Admitted(in_flight);
+            }
+        }
+        self.enter_slow(waker, arrival)
+    }
+
+    /// [`enter`](Core::enter) for a request with a deadline, or one the fast path could not
+    /// admit.
+    #[inline(never)]
+    fn enter_slow(&self, waker: Option<&Waker>, arrival: Arrival) -> Entry {
         let Arrival { priority, deadline } = arrival;
         if let Some(deadline) = deadline {
             if self.latest_start(deadline).is_none() {
                 return Entry::Rejected(self.reject(Reason::Deadline, priority));
             }
-        }
-        let ceiling = self.ceiling(priority, self.limit());
-        if let Some(in_flight) = self.try_admit(ceiling) {
-            self.count_admission(priority);
-            return Entry::Admitted(in_flight);
+            let ceiling = self.ceiling(priority, self.limit());
+            if let Some(in_flight) = self.try_admit(ceiling) {
+                self.count_admission(priority);
+                return Entry::Admitted(in_flight);
+            }
         }
         if self.state.load(Ordering::Relaxed) & LOCKED == 0 {
             // Full, and nobody queued: a gate that never queues answers without the lock.
