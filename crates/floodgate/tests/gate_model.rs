@@ -198,3 +198,199 @@ proptest! {
         check(ops, limit, queue)?;
     }
 }
+
+/// With priority classes: the same conservation, plus class order (a waiter is never admitted
+/// while a waiter of a higher class still waits), reserved shares (a class waits only while its
+/// ceiling is reached), and the class-specific rejections.
+mod classes {
+    use floodgate::gate::Priority;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Arrive(Priority),
+        Complete(usize),
+        Cancel(usize),
+        SetLimit(usize),
+        Advance(u64),
+    }
+
+    fn priority() -> impl Strategy<Value = Priority> {
+        prop_oneof![
+            Just(Priority::Critical),
+            Just(Priority::Default),
+            Just(Priority::Sheddable)
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => priority().prop_map(Op::Arrive),
+            3 => any::<usize>().prop_map(Op::Complete),
+            1 => any::<usize>().prop_map(Op::Cancel),
+            1 => (1usize..=8).prop_map(Op::SetLimit),
+            2 => (0u64..=120).prop_map(Op::Advance),
+        ]
+    }
+
+    struct Waiter {
+        priority: Priority,
+        since: Instant,
+        future: Spawn<Acquire>,
+    }
+
+    /// How many may be in flight for a class to be admitted: a quarter of the limit (rounded
+    /// down) is kept for critical requests.
+    fn ceiling(priority: Priority, limit: usize) -> usize {
+        match priority {
+            Priority::Critical => limit,
+            _ => limit - limit / 4,
+        }
+    }
+
+    fn check(ops: Vec<Op>, initial_limit: usize, queue: Queue) -> Result<(), TestCaseError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let gate: Gate = GateConfig::new(initial_limit)
+                .max_wait(MAX_WAIT)
+                .max_queue(MAX_QUEUE)
+                .queue(queue)
+                .standing_after(Duration::from_millis(30))
+                .standing_wait(STANDING_WAIT)
+                .reserve(Priority::Critical, 0.25)
+                .build();
+            let mut waiting: Vec<Waiter> = Vec::new();
+            let mut held: Vec<Permit> = Vec::new();
+            let mut admitted = [0u64; 3];
+            let index = |priority: Priority| match priority {
+                Priority::Critical => 0,
+                Priority::Default => 1,
+                Priority::Sheddable => 2,
+            };
+
+            for op in ops {
+                let mut arrived = None;
+                let mut admitted_now = Vec::new();
+                match op {
+                    Op::Arrive(priority) => {
+                        arrived = Some(priority);
+                        // Entered first, so that a waiter it evicts hears so below.
+                        let mut future = spawn(gate.acquire().priority(priority));
+                        match future.poll() {
+                            std::task::Poll::Ready(Ok(permit)) => {
+                                admitted_now.push(priority);
+                                admitted[index(priority)] += 1;
+                                held.push(permit);
+                            }
+                            std::task::Poll::Ready(Err(rejection)) => {
+                                prop_assert_eq!(rejection.reason(), Reason::QueueFull);
+                                prop_assert_eq!(waiting.len(), MAX_QUEUE);
+                                prop_assert!(
+                                    waiting.iter().all(|w| w.priority >= priority),
+                                    "a full queue holding a lower class turned a {} away",
+                                    priority
+                                );
+                            }
+                            std::task::Poll::Pending => waiting.push(Waiter {
+                                priority,
+                                since: Instant::now(),
+                                future,
+                            }),
+                        }
+                    }
+                    Op::Complete(k) if !held.is_empty() => drop(held.swap_remove(k % held.len())),
+                    Op::Cancel(k) if !waiting.is_empty() => {
+                        let k = k % waiting.len();
+                        drop(waiting.remove(k));
+                    }
+                    Op::SetLimit(limit) => gate.set_limit(limit),
+                    Op::Advance(ms) => tokio::time::advance(Duration::from_millis(ms)).await,
+                    Op::Complete(_) | Op::Cancel(_) => {}
+                }
+
+                let mut still = Vec::new();
+                for mut waiter in waiting.drain(..) {
+                    match waiter.future.poll() {
+                        std::task::Poll::Pending => still.push(waiter),
+                        std::task::Poll::Ready(Ok(permit)) => {
+                            admitted_now.push(waiter.priority);
+                            admitted[index(waiter.priority)] += 1;
+                            held.push(permit);
+                        }
+                        std::task::Poll::Ready(Err(rejection)) => {
+                            let waited = waiter.since.elapsed();
+                            let max_wait = match waiter.priority {
+                                Priority::Sheddable => MAX_WAIT / 2,
+                                _ => MAX_WAIT,
+                            };
+                            match rejection.reason() {
+                                Reason::Timeout => {
+                                    prop_assert!(waited >= max_wait, "timed out early")
+                                }
+                                Reason::Shed => prop_assert!(queue != Queue::Fifo),
+                                Reason::QueueFull => prop_assert!(waited.is_zero()),
+                                Reason::Evicted => prop_assert!(
+                                    arrived.is_some_and(|newcomer| newcomer > waiter.priority),
+                                    "evicted by nobody higher"
+                                ),
+                                other => prop_assert!(false, "unexpected rejection {other}"),
+                            }
+                        }
+                    }
+                }
+                for admitted in &admitted_now {
+                    prop_assert!(
+                        still.iter().all(|waiter| waiter.priority <= *admitted),
+                        "a {admitted} request was admitted before a higher one"
+                    );
+                }
+                waiting = still;
+
+                let snapshot = gate.snapshot();
+                prop_assert_eq!(snapshot.in_flight, held.len(), "permits leaked or doubled");
+                prop_assert_eq!(snapshot.queued, waiting.len());
+                for priority in Priority::ALL {
+                    let class = snapshot.classes.get(priority);
+                    prop_assert_eq!(class.admitted, admitted[index(priority)]);
+                    let queued = waiting.iter().filter(|w| w.priority == priority).count();
+                    prop_assert_eq!(class.queued, queued);
+                    if queued > 0 {
+                        prop_assert!(
+                            snapshot.in_flight >= ceiling(priority, snapshot.limit),
+                            "a {priority} request waits below its ceiling: {snapshot:?}"
+                        );
+                    }
+                }
+                if !admitted_now.is_empty() {
+                    prop_assert!(snapshot.in_flight <= snapshot.limit);
+                }
+            }
+            held.clear();
+            tokio::time::advance(MAX_WAIT).await;
+            for mut waiter in waiting.drain(..) {
+                let _ = waiter.future.poll();
+            }
+            let snapshot = gate.snapshot();
+            prop_assert_eq!((snapshot.in_flight, snapshot.queued), (0, 0));
+            Ok(())
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn the_gate_keeps_its_invariants_with_classes(
+            ops in prop::collection::vec(op(), 1..120),
+            limit in 1usize..=8,
+            queue in prop_oneof![Just(Queue::Fifo), Just(Queue::Lifo), Just(Queue::Codel)],
+        ) {
+            check(ops, limit, queue)?;
+        }
+    }
+}
