@@ -73,6 +73,56 @@
 //! | `Lifo` | 160/s | 4 ms | 5 ms |
 //! | `Codel` | 160/s | 5 ms | 5 ms |
 //!
+//! # Priority classes and deadlines
+//!
+//! Not every request matters as much: [`GateLayer::classify`] gives each a [`Priority`]
+//! (`critical`, `default`, `sheddable`). Under pressure, higher classes are served first, a full
+//! queue evicts the newest waiter of a lower class ([`Reason::Evicted`]), a share of the limit
+//! can be kept for higher classes ([`GateConfig::reserve`]), and sheddable requests wait half of
+//! `max_wait`. Requests also carry deadlines: with [`GateLayer::deadlines`] the gate reads
+//! `grpc-timeout` (and [`GateLayer::deadline_header`], a plain header), learns how long its
+//! requests take, and answers at once a request that cannot be served in time
+//! ([`Reason::Deadline`]) instead of doing work its client will throw away.
+//!
+//! ```
+//! use std::time::Duration;
+//! use axum::{Router, body::Body, routing::get};
+//! use floodgate::GateLayer;
+//! use floodgate::gate::{Priority, PriorityHeader, Reason};
+//! use http::{Request, StatusCode};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let gate = GateLayer::new(1)
+//!     .max_wait(Duration::from_secs(2))
+//!     .max_queue(1)
+//!     .classify(PriorityHeader::from_static("x-priority"));
+//! let app = Router::new()
+//!     .route("/", get(|| tokio::time::sleep(Duration::from_secs(1))))
+//!     .layer(gate.clone());
+//! // Sends a request in the background; the status comes back, the response (and its permit) goes.
+//! let send = |class: &'static str| {
+//!     let request = Request::get("/").header("x-priority", class).body(Body::empty()).unwrap();
+//!     let app = app.clone();
+//!     tokio::spawn(async move { app.oneshot(request).await.unwrap().status() })
+//! };
+//!
+//! let running = send("default");
+//! let waiting = send("sheddable");
+//! while gate.gate().snapshot().queued == 0 {
+//!     tokio::task::yield_now().await;
+//! }
+//! // The queue is full: a critical request takes the sheddable one's place.
+//! let critical = send("critical");
+//! assert_eq!(waiting.await.unwrap(), StatusCode::SERVICE_UNAVAILABLE);
+//! assert_eq!(running.await.unwrap(), StatusCode::OK);
+//! assert_eq!(critical.await.unwrap(), StatusCode::OK);
+//! let classes = gate.gate().snapshot().classes;
+//! assert_eq!(classes.get(Priority::Sheddable).rejected.get(Reason::Evicted), 1);
+//! # }
+//! ```
+//!
 //! # Adaptive limits
 //!
 //! With [`GateLayer::limit_algorithm`], a [`LimitAlgorithm`](crate::limit::LimitAlgorithm) sets
