@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::adaptive::AdaptiveConfig;
+use crate::classes::ClassesConfig;
 use crate::ingest::IngestConfig;
 use crate::jobs::JobsConfig;
 use crate::parse;
@@ -204,6 +205,11 @@ pub struct Config {
     #[command(flatten)]
     pub adaptive: AdaptiveConfig,
 
+    /// The gate's request classes and deadlines (`--priority-header`, `--deadline-header`,
+    /// `--critical-reserve`).
+    #[command(flatten)]
+    pub classes: ClassesConfig,
+
     /// The rate limit before the gate (`--rate`, `--burst`, `--rate-key`); off by default.
     #[command(flatten)]
     pub rate_limit: RateLimitConfig,
@@ -235,6 +241,7 @@ impl Default for Config {
             max_slow_ms: crate::MAX_SLOW_MS,
             backend_capacity: 64,
             adaptive: AdaptiveConfig::default(),
+            classes: ClassesConfig::default(),
             rate_limit: RateLimitConfig::default(),
             jobs: JobsConfig::default(),
             ingest: IngestConfig::default(),
@@ -314,6 +321,9 @@ mod tests {
             "--delay=1s",
             "--max-slow-ms=2000",
             "--backend-capacity=8",
+            "--priority-header=x-class",
+            "--deadline-header=",
+            "--critical-reserve=0.25",
         ])
         .unwrap();
         assert_eq!(
@@ -333,6 +343,11 @@ mod tests {
                 max_slow_ms: 2000,
                 backend_capacity: 8,
                 adaptive: AdaptiveConfig::default(),
+                classes: ClassesConfig {
+                    priority_header: Some(http::HeaderName::from_static("x-class")),
+                    deadline_header: None,
+                    critical_reserve: 0.25,
+                },
                 rate_limit: RateLimitConfig::default(),
                 jobs: JobsConfig::default(),
                 ingest: IngestConfig::default(),
@@ -354,6 +369,10 @@ mod tests {
             (&["--limiter", "nginx"], "--limiter"),
             (&["--max-slow-ms", "60001"], "--max-slow-ms"),
             (&["--max-slow-ms", "1s"], "--max-slow-ms"),
+            (&["--priority-header", "x priority"], "--priority-header"),
+            (&["--deadline-header", "a:b"], "--deadline-header"),
+            (&["--critical-reserve", "1"], "--critical-reserve"),
+            (&["--critical-reserve", "lots"], "--critical-reserve"),
         ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.exit_code(), 2);

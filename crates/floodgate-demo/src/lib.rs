@@ -51,6 +51,7 @@ mod adaptive;
 mod admin;
 mod app;
 mod backend;
+mod classes;
 mod config;
 mod healthcheck;
 mod host;
@@ -66,6 +67,7 @@ mod shutdown;
 
 pub use crate::adaptive::{AdaptiveConfig, Algorithm};
 pub use crate::app::{App, app};
+pub use crate::classes::ClassesConfig;
 pub use crate::config::{Cli, Command, Config, Limiter};
 pub use crate::healthcheck::{HEALTHCHECK_TIMEOUT, healthcheck};
 pub use crate::ingest::{INGEST_IDLE_TIMEOUT, IngestConfig, MAX_RECORD_BYTES};

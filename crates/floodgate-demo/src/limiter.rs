@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::response::IntoResponse;
-use floodgate::gate::DefaultOnReject;
+use floodgate::gate::{DefaultOnReject, PriorityHeader};
 use floodgate::{Gate, GateLayer};
 use http::header::RETRY_AFTER;
 use http::{HeaderValue, StatusCode};
@@ -13,8 +13,8 @@ use tokio::sync::Semaphore;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::{BoxError, ServiceBuilder};
 
-use crate::adaptive;
 use crate::config::{Config, Limiter};
+use crate::{adaptive, classes};
 
 /// Applies the configured limiter to every route of `gated` (with `route_layer`, so unmatched
 /// paths get a plain 404). Returns the gate, if the limiter is floodgate's.
@@ -29,8 +29,18 @@ where
                 .max_queue(config.max_queue)
                 .retry_after(config.retry_after);
             let layer = adaptive::configure(layer, config);
-            let gate = layer.gate().clone();
-            (gated.route_layer(layer), Some(gate))
+            let layer = classes::configure(layer, &config.classes);
+            match &config.classes.priority_header {
+                Some(header) => {
+                    let layer = layer.classify(PriorityHeader::new(header.clone()));
+                    let gate = layer.gate().clone();
+                    (gated.route_layer(layer), Some(gate))
+                }
+                None => {
+                    let gate = layer.gate().clone();
+                    (gated.route_layer(layer), Some(gate))
+                }
+            }
         }
         Limiter::None => (gated, None),
         Limiter::TowerLimit => {

@@ -180,10 +180,12 @@ async fn metrics_count_rate_rejections_with_the_gate_reasons() {
         &text,
         &[
             "# TYPE floodgate_rejected_total counter",
-            r#"floodgate_rejected_total{gate="default",reason="timeout"} 0"#,
-            r#"floodgate_rejected_total{gate="default",reason="queue_full"} 0"#,
+            // The demo's gate reports its classes (`--priority-header`).
+            r#"floodgate_rejected_total{gate="default",class="default",reason="timeout"} 0"#,
+            r#"floodgate_rejected_total{gate="default",class="critical",reason="queue_full"} 0"#,
             r#"floodgate_rejected_total{policy="default",reason="rate"} 3"#,
-            r#"floodgate_admitted_total{gate="default"} 2"#,
+            r#"floodgate_admitted_total{gate="default",class="default"} 2"#,
+            r#"floodgate_admitted_total{gate="default",class="sheddable"} 0"#,
             "# TYPE floodgate_rate_admitted_total counter",
             r#"floodgate_rate_admitted_total{policy="default"} 2"#,
             "# TYPE floodgate_rate_per_second gauge",

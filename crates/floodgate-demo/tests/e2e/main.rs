@@ -2,6 +2,7 @@
 //! stream) as the client, and the built binary for signals and exit codes.
 
 mod adaptive;
+mod classes;
 mod connections;
 mod hardening;
 mod ingest;

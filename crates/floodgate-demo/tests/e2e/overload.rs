@@ -6,7 +6,7 @@ use std::time::Duration;
 use floodgate_demo::Config;
 use tokio::task::JoinHandle;
 
-use crate::support::{TestServer, client, eventually, scrape};
+use crate::support::{TestServer, client, eventually, scrape, sum};
 
 /// Two slots, a short wait, a long work time: of a burst of ten, two get in and the others wait
 /// 20ms in vain. (Wide margins: on a loaded machine a late request may still be admitted, so
@@ -113,18 +113,32 @@ async fn metrics_agree_with_the_responses() {
 
     assert_eq!(value(r#"floodgate_limit{gate="default"}"#), 2.0);
     assert_eq!(value(r#"floodgate_in_flight{gate="default"}"#), 0.0);
-    assert_eq!(value(r#"floodgate_queued{gate="default"}"#), 0.0);
+    // The demo's gate splits these by class (`--priority-header`): one series per class, and
+    // every request here was of the default class.
+    let gate = ("gate", "default");
+    assert_eq!(sum(&metrics, "floodgate_queued", &[gate]), (0.0, 3));
     assert_eq!(
-        value(r#"floodgate_admitted_total{gate="default"}"#),
-        ok + 1.0,
+        sum(&metrics, "floodgate_admitted_total", &[gate]),
+        (ok + 1.0, 3),
         "/slow and /fast"
     );
+    assert_eq!(
+        value(r#"floodgate_admitted_total{gate="default",class="default"}"#),
+        ok + 1.0
+    );
     let rejected_by_reason = ["timeout", "queue_full", "closed"].map(|reason| {
-        value(&format!(
-            "floodgate_rejected_total{{gate=\"default\",reason=\"{reason}\"}}"
-        ))
+        sum(
+            &metrics,
+            "floodgate_rejected_total",
+            &[gate, ("reason", reason)],
+        )
+        .0
     });
     assert_eq!(rejected_by_reason, [rejected, 0.0, 0.0]);
+    assert_eq!(
+        value(r#"floodgate_rejected_total{gate="default",class="default",reason="timeout"}"#),
+        rejected
+    );
     assert_eq!(
         value(r#"floodgate_queue_wait_seconds_count{gate="default"}"#),
         ok + 1.0

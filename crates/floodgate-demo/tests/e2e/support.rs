@@ -116,6 +116,28 @@ pub fn parse_metrics(text: &str) -> HashMap<String, f64> {
         .collect()
 }
 
+/// The sum of every series of metric `name` whose labels include each of `labels` (so that a
+/// series split by `class` adds up to the gate's total), and how many series that was.
+pub fn sum(metrics: &HashMap<String, f64>, name: &str, labels: &[(&str, &str)]) -> (f64, usize) {
+    let wanted: Vec<String> = labels
+        .iter()
+        .map(|(key, value)| format!("{key}=\"{value}\""))
+        .collect();
+    metrics
+        .iter()
+        .filter(|(series, _)| {
+            let (series_name, series_labels) = series.split_once('{').unwrap_or((series, ""));
+            let series_labels: Vec<&str> = series_labels.trim_end_matches('}').split(',').collect();
+            series_name == name
+                && wanted
+                    .iter()
+                    .all(|label| series_labels.contains(&label.as_str()))
+        })
+        .fold((0.0, 0), |(total, count), (_, value)| {
+            (total + value, count + 1)
+        })
+}
+
 /// Writes `request` on a fresh connection and reads until the server closes it (or
 /// [`PATIENCE`] passes): everything the server answered.
 pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
