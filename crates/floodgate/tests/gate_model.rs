@@ -240,13 +240,14 @@ mod classes {
         future: Spawn<Acquire>,
     }
 
-    /// How many may be in flight for a class to be admitted: a quarter of the limit (rounded
-    /// down) is kept for critical requests.
-    fn ceiling(priority: Priority, limit: usize) -> usize {
-        match priority {
-            Priority::Critical => limit,
-            _ => limit - limit / 4,
-        }
+    /// Whether a request of `priority` may not be admitted now: the limit is reached, or (below
+    /// critical) the other classes hold all but the quarter of the limit (rounded down) kept
+    /// for critical requests.
+    fn must_wait(priority: Priority, snapshot: &floodgate::gate::Snapshot) -> bool {
+        let limit = snapshot.limit;
+        let below_critical = snapshot.in_flight - snapshot.classes.critical.in_flight;
+        snapshot.in_flight >= limit
+            || (priority != Priority::Critical && below_critical >= limit - limit / 4)
     }
 
     fn check(ops: Vec<Op>, initial_limit: usize, queue: Queue) -> Result<(), TestCaseError> {
@@ -265,7 +266,7 @@ mod classes {
                 .reserve(Priority::Critical, 0.25)
                 .build();
             let mut waiting: Vec<Waiter> = Vec::new();
-            let mut held: Vec<Permit> = Vec::new();
+            let mut held: Vec<(Priority, Permit)> = Vec::new();
             let mut admitted = [0u64; 3];
             let index = |priority: Priority| match priority {
                 Priority::Critical => 0,
@@ -285,7 +286,7 @@ mod classes {
                             std::task::Poll::Ready(Ok(permit)) => {
                                 admitted_now.push(priority);
                                 admitted[index(priority)] += 1;
-                                held.push(permit);
+                                held.push((priority, permit));
                             }
                             std::task::Poll::Ready(Err(rejection)) => {
                                 prop_assert_eq!(rejection.reason(), Reason::QueueFull);
@@ -320,7 +321,7 @@ mod classes {
                         std::task::Poll::Ready(Ok(permit)) => {
                             admitted_now.push(waiter.priority);
                             admitted[index(waiter.priority)] += 1;
-                            held.push(permit);
+                            held.push((waiter.priority, permit));
                         }
                         std::task::Poll::Ready(Err(rejection)) => {
                             let waited = waiter.since.elapsed();
@@ -359,9 +360,11 @@ mod classes {
                     prop_assert_eq!(class.admitted, admitted[index(priority)]);
                     let queued = waiting.iter().filter(|w| w.priority == priority).count();
                     prop_assert_eq!(class.queued, queued);
+                    let in_flight = held.iter().filter(|p| p.0 == priority).count();
+                    prop_assert_eq!(class.in_flight, in_flight);
                     if queued > 0 {
                         prop_assert!(
-                            snapshot.in_flight >= ceiling(priority, snapshot.limit),
+                            must_wait(priority, &snapshot),
                             "a {priority} request waits below its ceiling: {snapshot:?}"
                         );
                     }

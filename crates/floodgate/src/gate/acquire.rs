@@ -106,10 +106,17 @@ impl Acquire {
         }
     }
 
-    /// Resolves: admitted with this many in flight, or turned away.
-    fn finish(&mut self, outcome: Result<usize, Rejection>) -> Poll<Result<Permit, Rejection>> {
+    /// Resolves: admitted (as a request of `priority`) with this many in flight, or turned away.
+    fn finish(
+        &mut self,
+        priority: Priority,
+        outcome: Result<usize, Rejection>,
+    ) -> Poll<Result<Permit, Rejection>> {
         self.phase = Phase::Done;
-        Poll::Ready(outcome.map(|in_flight| Permit::admitted(Arc::clone(&self.core), in_flight)))
+        let core = &self.core;
+        Poll::Ready(
+            outcome.map(|in_flight| Permit::admitted(Arc::clone(core), in_flight, priority)),
+        )
     }
 }
 
@@ -120,8 +127,8 @@ impl Future for Acquire {
         let this = &mut *self;
         if let Phase::Start(arrival) = this.phase {
             match this.core.enter(Some(cx.waker()), arrival) {
-                Entry::Admitted(in_flight) => return this.finish(Ok(in_flight)),
-                Entry::Rejected(rejection) => return this.finish(Err(rejection)),
+                Entry::Admitted(in_flight) => return this.finish(arrival.priority, Ok(in_flight)),
+                Entry::Rejected(rejection) => return this.finish(arrival.priority, Err(rejection)),
                 Entry::Queued(ticket) => {
                     this.phase = Phase::Queued {
                         ticket,
@@ -139,7 +146,7 @@ impl Future for Acquire {
             match locked.collect(&ticket) {
                 Some(outcome) => {
                     drop(locked);
-                    return this.finish(outcome);
+                    return this.finish(ticket.priority, outcome);
                 }
                 None => locked.set_waker(&ticket, cx.waker()),
             }
@@ -153,7 +160,7 @@ impl Future for Acquire {
                     locked.collect(&ticket)
                 };
                 let outcome = outcome.expect("a timed-out waiter is decided");
-                return this.finish(outcome);
+                return this.finish(ticket.priority, outcome);
             }
         }
         Poll::Pending

@@ -178,15 +178,19 @@ impl GateConfig {
     }
 
     /// Keeps `share` of the limit (0 to 1, rounded down to whole requests) for requests of
-    /// `priority` or higher: lower classes are admitted only while fewer than
-    /// `limit - share × limit` are in flight, so that a burst of them leaves room for the rest.
-    /// With an adaptive limit the share follows the limit. Reserving for
-    /// [`Priority::Sheddable`] and above (everybody) reserves nothing.
+    /// `priority` or higher: the lower classes together hold at most the rest, whatever the
+    /// higher classes hold (Netflix's partitions, without lending the reserved share), so that
+    /// a flood of them leaves room for the others. With an adaptive limit the share follows the
+    /// limit. Reserving for [`Priority::Sheddable`] and above (everybody) reserves nothing.
+    ///
+    /// The shares are checked without the lock on the fast path: requests admitted at the same
+    /// instant on other threads may overshoot a share by as many (never the limit).
     ///
     /// ```
     /// use floodgate::gate::{GateConfig, Priority};
     ///
-    /// // Sheddable requests get at most 6 of 8 slots, default ones 7; critical ones all 8.
+    /// // Sheddable requests hold at most 6 of 8 slots, sheddable and default ones together 7;
+    /// // critical ones may take any free slot.
     /// let gate = GateConfig::new(8)
     ///     .reserve(Priority::Critical, 0.125)
     ///     .reserve(Priority::Default, 0.125)

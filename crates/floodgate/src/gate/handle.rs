@@ -98,9 +98,11 @@ impl Gate {
     #[inline]
     pub(crate) fn admit(&self, arrival: Arrival) -> Admission {
         match self.core.enter(None, arrival) {
-            Entry::Admitted(in_flight) => {
-                Admission::Admitted(Permit::admitted(Arc::clone(&self.core), in_flight))
-            }
+            Entry::Admitted(in_flight) => Admission::Admitted(Permit::admitted(
+                Arc::clone(&self.core),
+                in_flight,
+                arrival.priority,
+            )),
             Entry::Rejected(rejection) => Admission::Rejected(rejection),
             Entry::Queued(ticket) => {
                 Admission::Queued(Acquire::queued(Arc::clone(&self.core), ticket))

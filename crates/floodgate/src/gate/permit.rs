@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use super::priority::Priority;
 use super::state::Core;
 use crate::limit::Sample;
 
@@ -34,6 +35,7 @@ pub struct Permit {
     core: Arc<Core>,
     measure: Option<Measure>,
     dropped: bool,
+    priority: Priority,
 }
 
 /// When a measured request was admitted, and how many were in flight then.
@@ -44,9 +46,10 @@ struct Measure {
 }
 
 impl Permit {
-    /// Wraps a permit the core has already counted, admitted with `in_flight` in flight.
+    /// Wraps a permit of class `priority` the core has already counted, admitted with
+    /// `in_flight` in flight.
     #[inline]
-    pub(crate) fn admitted(core: Arc<Core>, in_flight: usize) -> Self {
+    pub(crate) fn admitted(core: Arc<Core>, in_flight: usize, priority: Priority) -> Self {
         let measured = core.controller().is_some() || core.config().deadlines;
         let measure = measured.then(|| Measure {
             at: Instant::now(),
@@ -56,6 +59,7 @@ impl Permit {
             core,
             measure,
             dropped: false,
+            priority,
         }
     }
 
@@ -75,7 +79,7 @@ impl Drop for Permit {
     #[inline]
     fn drop(&mut self) {
         // Gives the slot back last, and also if the algorithm panics.
-        let _release = Release(&self.core);
+        let _release = Release(&self.core, self.priority);
         let Some(measure) = self.measure else {
             return;
         };
@@ -93,12 +97,13 @@ impl Drop for Permit {
     }
 }
 
-/// Releases one permit when dropped.
-struct Release<'a>(&'a Core);
+/// Releases one permit of a class when dropped.
+struct Release<'a>(&'a Core, Priority);
 
 impl Drop for Release<'_> {
     #[inline]
     fn drop(&mut self) {
+        self.0.give_class_slot(self.1);
         self.0.release();
     }
 }
@@ -108,6 +113,7 @@ impl fmt::Debug for Permit {
         f.debug_struct("Permit")
             .field("measured", &self.measure.is_some())
             .field("dropped", &self.dropped)
+            .field("priority", &self.priority)
             .finish_non_exhaustive()
     }
 }

@@ -65,6 +65,8 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClassSnapshot {
+    /// Requests of the class holding a permit now.
+    pub in_flight: usize,
     /// Requests of the class waiting now.
     pub queued: usize,
     /// Requests of the class admitted since the gate was created.

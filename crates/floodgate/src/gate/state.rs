@@ -72,6 +72,9 @@ pub(crate) struct Core {
     /// Admissions by class, counted for critical and sheddable requests only (the default
     /// class's count is the rest of `admitted`, so that most requests count nothing extra).
     admitted_by_class: [AtomicU64; Priority::ALL.len()],
+    /// Permits held by class, for critical and sheddable requests only (the default class's
+    /// count is the rest of the in-flight count): what a reserved share is checked against.
+    in_flight_by_class: [AtomicUsize; Priority::ALL.len()],
     /// The expected service time, learned if the gate reads deadlines.
     service_time: ServiceTime,
     queue_wait: WaitRecorder,
@@ -222,6 +225,7 @@ impl Core {
             drained: Notify::new(),
             rejected: Default::default(),
             admitted_by_class: Default::default(),
+            in_flight_by_class: Default::default(),
             service_time: ServiceTime::default(),
             queue_wait: WaitRecorder::default(),
             controller,
@@ -238,24 +242,52 @@ impl Core {
         }
     }
 
-    /// How many may be in flight for a request of `priority` to be admitted, under `limit`:
-    /// the limit, less the share kept for higher classes.
+    /// Whether a request of `priority` stays within the shares kept for higher classes, with
+    /// `in_flight` in flight: the classes at or below each reserving class hold fewer than the
+    /// limit less its share (checked for `priority` and every class above it that keeps a
+    /// share). Whether the limit itself has room is checked apart.
     #[inline]
-    fn ceiling(&self, priority: Priority, limit: usize) -> usize {
-        let kept = self.config.kept_from[priority.index()];
-        if kept == 0.0 {
-            limit
-        } else {
-            // Rounded down, and less than the whole limit: every class may have one in flight.
-            limit - (limit as f64 * kept) as usize
+    fn within_reserves(&self, priority: Priority, in_flight: usize) -> bool {
+        let kept = &self.config.kept_from;
+        if kept[priority.index()] == 0.0 {
+            // Classes above keep nothing from this one, so nothing from those above it either.
+            return true;
+        }
+        let limit = self.limit();
+        // Rounded down, and less than the whole limit: every class may have one in flight.
+        let ceiling = |class: Priority| limit - (limit as f64 * kept[class.index()]) as usize;
+        let held = |class: Priority| self.in_flight_by_class[class.index()].load(Ordering::Relaxed);
+        let default_and_below = in_flight.saturating_sub(held(Priority::Critical));
+        match priority {
+            Priority::Critical => true,
+            Priority::Default => default_and_below < ceiling(Priority::Default),
+            Priority::Sheddable => {
+                held(Priority::Sheddable) < ceiling(Priority::Sheddable)
+                    && default_and_below < ceiling(Priority::Default)
+            }
         }
     }
 
-    /// The fast path of admission: `Some(in_flight)` if fewer than `ceiling` were in flight and
+    /// Counts a permit of class `priority` taken (for the reserved shares).
+    #[inline]
+    fn take_class_slot(&self, priority: Priority) {
+        if priority != Priority::Default {
+            self.in_flight_by_class[priority.index()].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a permit of class `priority` given back.
+    #[inline]
+    pub(crate) fn give_class_slot(&self, priority: Priority) {
+        if priority != Priority::Default {
+            self.in_flight_by_class[priority.index()].fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The fast path of admission: `Some(in_flight)` if fewer than `limit` were in flight and
     /// nobody waits.
     #[inline]
-    pub(crate) fn try_admit(&self, ceiling: usize) -> Option<usize> {
-        let limit = ceiling;
+    pub(crate) fn try_admit(&self, limit: usize) -> Option<usize> {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             if state & LOCKED != 0 || in_flight(state) >= limit {
@@ -282,9 +314,7 @@ impl Core {
     #[inline]
     pub(crate) fn enter(&self, waker: Option<&Waker>, arrival: Arrival) -> Entry {
         if arrival.deadline.is_none() {
-            let ceiling = self.ceiling(arrival.priority, self.limit());
-            if let Some(in_flight) = self.try_admit(ceiling) {
-                self.count_admission(arrival.priority);
+            if let Some(in_flight) = self.try_admit_class(arrival.priority) {
                 return Entry::Admitted(in_flight);
             }
         }
@@ -300,9 +330,7 @@ impl Core {
             if self.latest_start(deadline).is_none() {
                 return Entry::Rejected(self.reject(Reason::Deadline, priority));
             }
-            let ceiling = self.ceiling(priority, self.limit());
-            if let Some(in_flight) = self.try_admit(ceiling) {
-                self.count_admission(priority);
+            if let Some(in_flight) = self.try_admit_class(priority) {
                 return Entry::Admitted(in_flight);
             }
         }
@@ -318,6 +346,20 @@ impl Core {
         let (entry, wakers) = self.lock().enter(waker, arrival);
         wakers.wake(self);
         entry
+    }
+
+    /// The fast path for a request of class `priority`: within the reserved shares (read without
+    /// the lock: requests admitted at the same instant on other threads may overshoot a share by
+    /// as many), and under the limit.
+    #[inline]
+    fn try_admit_class(&self, priority: Priority) -> Option<usize> {
+        if !self.within_reserves(priority, self.in_flight()) {
+            return None;
+        }
+        let in_flight = self.try_admit(self.limit())?;
+        self.take_class_slot(priority);
+        self.count_admission(priority);
+        Some(in_flight)
     }
 
     /// The last instant a request due at `deadline` may start and still finish in time (by the
@@ -485,12 +527,16 @@ impl Core {
                 rejected.add(reason, count);
             }
             class.admitted = self.admitted_by_class[priority.index()].load(Ordering::Relaxed);
+            class.in_flight = self.in_flight_by_class[priority.index()].load(Ordering::Relaxed);
         }
         classes.default.admitted =
             admitted.saturating_sub(classes.critical.admitted + classes.sheddable.admitted);
+        let in_flight = self.in_flight();
+        classes.default.in_flight =
+            in_flight.saturating_sub(classes.critical.in_flight + classes.sheddable.in_flight);
         Snapshot {
             limit: self.limit(),
-            in_flight: self.in_flight(),
+            in_flight,
             queued: queued_by_class.iter().sum(),
             closed,
             max_wait: self.config.max_wait,
@@ -540,10 +586,14 @@ impl Locked<'_> {
             .is_some_and(|highest| highest >= priority);
         let entry = if self.queue.closed {
             Entry::Rejected(core.reject(Reason::Closed, priority))
-        } else if in_flight < core.ceiling(priority, core.limit()) && !higher_or_same_waits {
+        } else if in_flight < core.limit()
+            && core.within_reserves(priority, in_flight)
+            && !higher_or_same_waits
+        {
             // Free capacity with waiters of this class or higher present is handed out at once
             // by `release` and `set_limit`, so this never lets a newcomer overtake the queue.
             core.add_admitted(ONE);
+            core.take_class_slot(priority);
             core.count_admission(priority);
             Entry::Admitted(in_flight + 1)
         } else if max_wait.is_zero() {
@@ -663,6 +713,7 @@ impl Locked<'_> {
         queue.remove(ticket.index);
         if verdict == Verdict::Admitted {
             // Admitted but never collected: hand the permit on.
+            self.core.give_class_slot(ticket.priority);
             self.release()
         } else {
             self.thaw();
@@ -706,7 +757,8 @@ impl Locked<'_> {
                 }
                 break;
             };
-            if in_flight >= self.core.ceiling(priority, limit) {
+            // The highest class waiting is the least restricted: if it may not go, nobody may.
+            if in_flight >= limit || !self.core.within_reserves(priority, in_flight) {
                 break;
             }
             let lowest = self.queue.lowest_waiting() == Some(priority);
@@ -724,6 +776,7 @@ impl Locked<'_> {
             // None: the whole class was shed; the next class may take the slot.
             if let Some(index) = next {
                 self.add_in_flight();
+                self.core.take_class_slot(priority);
                 wakers.push(self.queue.class(priority).decide(index, Verdict::Admitted));
             }
         }

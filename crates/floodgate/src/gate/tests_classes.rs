@@ -125,6 +125,24 @@ async fn a_reserved_share_is_left_to_higher_classes() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn critical_requests_in_flight_do_not_shrink_the_others_share() {
+    // Of 4 slots, 1 is kept for critical requests: the others may hold 3 together, whatever
+    // the critical ones hold.
+    let gate = config(4).reserve(Priority::Critical, 0.25).build();
+    let _critical = assert_ready_ok!(acquire(&gate, Priority::Critical).poll());
+    let _held: Vec<_> = (0..3)
+        .map(|_| assert_ready_ok!(acquire(&gate, Priority::Default).poll()))
+        .collect();
+    let classes = gate.snapshot().classes;
+    assert_eq!(
+        (classes.critical.in_flight, classes.default.in_flight),
+        (1, 3)
+    );
+    let mut fourth = acquire(&gate, Priority::Default);
+    assert_pending!(fourth.poll(), "the default class holds its 3");
+}
+
+#[tokio::test(start_paused = true)]
 async fn sheddable_requests_wait_half_as_long_by_default() {
     let gate = config(1).build();
     let _held = assert_ready_ok!(acquire(&gate, Priority::Default).poll());
