@@ -1,10 +1,14 @@
 //! The gate's request classes and deadlines: `--priority-header`, `--deadline-header`,
 //! `--critical-reserve`.
 
+use std::time::Duration;
+
 use clap::Args;
 use floodgate::GateLayer;
 use floodgate::gate::Priority;
 use http::HeaderName;
+
+use crate::parse;
 
 /// How the gate in front of `/slow`, `/fast` and `/stream` tells requests apart (flattened into
 /// [`Config`](crate::Config)): by class, read from a header, and by deadline, read from another
@@ -64,6 +68,17 @@ pub struct ClassesConfig {
         help_heading = "Admission"
     )]
     pub critical_reserve: f64,
+
+    /// How long a sheddable request may wait for a permit [default: half of --max-wait]; 0s:
+    /// sheddable requests never wait, they get a slot at once or 503.
+    #[arg(
+        long,
+        env = "FLOODGATE_SHEDDABLE_MAX_WAIT",
+        value_parser = parse::duration,
+        value_name = "DURATION",
+        help_heading = "Admission"
+    )]
+    pub sheddable_max_wait: Option<Duration>,
 }
 
 impl Default for ClassesConfig {
@@ -74,6 +89,7 @@ impl Default for ClassesConfig {
             priority_header: Some(HeaderName::from_static("x-priority")),
             deadline_header: Some(HeaderName::from_static("x-request-timeout-ms")),
             critical_reserve: 0.0,
+            sheddable_max_wait: None,
         }
     }
 }
@@ -85,6 +101,7 @@ impl ClassesConfig {
             priority_header: None,
             deadline_header: None,
             critical_reserve: 0.0,
+            sheddable_max_wait: None,
         }
     }
 }
@@ -99,10 +116,14 @@ pub(crate) fn configure<R, P, C>(
         Some(header) => layer.deadline_header(header.clone()),
         None => layer.deadlines(),
     };
-    if config.critical_reserve > 0.0 {
+    let layer = if config.critical_reserve > 0.0 {
         layer.reserve(Priority::Critical, config.critical_reserve)
     } else {
         layer
+    };
+    match config.sheddable_max_wait {
+        Some(wait) => layer.class_max_wait(Priority::Sheddable, wait),
+        None => layer,
     }
 }
 

@@ -324,6 +324,7 @@ mod tests {
             "--priority-header=x-class",
             "--deadline-header=",
             "--critical-reserve=0.25",
+            "--sheddable-max-wait=5ms",
         ])
         .unwrap();
         assert_eq!(
@@ -347,6 +348,7 @@ mod tests {
                     priority_header: Some(http::HeaderName::from_static("x-class")),
                     deadline_header: None,
                     critical_reserve: 0.25,
+                    sheddable_max_wait: Some(Duration::from_millis(5)),
                 },
                 rate_limit: RateLimitConfig::default(),
                 jobs: JobsConfig::default(),
