@@ -77,5 +77,5 @@ pub use crate::rate_limit::{
     RedisUrl,
 };
 pub use crate::routes::MAX_SLOW_MS;
-pub use crate::server::{MAX_BODY_BYTES, MAX_HEADER_BYTES, serve};
+pub use crate::server::{MAX_BODY_BYTES, MAX_CONCURRENT_STREAMS, MAX_HEADER_BYTES, serve};
 pub use crate::shutdown::{ShutdownSignals, shutdown_signal};

@@ -1,5 +1,6 @@
-//! The HTTP/1.1 server: hyper's connection builder with the limits `axum::serve` does not
-//! expose, an accept loop that survives accept errors, and graceful shutdown.
+//! The HTTP/1.1 and h2c server: hyper-util's auto connection builder with the limits
+//! `axum::serve` does not expose, an accept loop that survives accept errors, and graceful
+//! shutdown.
 
 use std::future::Future;
 use std::io;
@@ -9,8 +10,8 @@ use std::time::Duration;
 use axum::Extension;
 use axum::extract::ConnectInfo;
 use humantime::format_duration;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -28,15 +29,24 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// `POST /ingest` streams its body and has a limit of its own, `--ingest-max-bytes`.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The most requests (streams) one HTTP/2 connection may have open at once; each is admitted
+/// by the gate like a request on a connection of its own.
+pub const MAX_CONCURRENT_STREAMS: u32 = 256;
+
 /// How long the accept loop pauses after an accept error that is not about one connection
 /// (out of file descriptors, say), so that it does not spin while the condition lasts.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Serves `app` on `listener` until `shutdown` resolves, then shuts down gracefully.
 ///
-/// Each connection is served by hyper's HTTP/1.1 connection with the hardening of the demo:
-/// the request head must arrive within `--header-timeout` (or the connection is closed), and may
-/// be at most [`MAX_HEADER_BYTES`] (`431`); bodies are capped by the app at [`MAX_BODY_BYTES`]
+/// Each connection speaks HTTP/1.1 or, if it opens with the HTTP/2 preface, h2c (HTTP/2 with
+/// prior knowledge: hyper-util's auto builder), so that gRPC clients and `floodgate-load
+/// --http2` reach the same routes. The gate admits requests, so on HTTP/2 it limits streams,
+/// not connections; a stream the client resets (`RST_STREAM`) while queued leaves the queue at
+/// once; one connection may have at most [`MAX_CONCURRENT_STREAMS`] streams open. With the
+/// hardening of the demo: an HTTP/1.1 request head must arrive within `--header-timeout` (or
+/// the connection is closed), and a request head (HTTP/1.1) or header list (HTTP/2) may be at
+/// most [`MAX_HEADER_BYTES`] (`431`); bodies are capped by the app at [`MAX_BODY_BYTES`]
 /// (`413`; `--ingest-max-bytes` for `/ingest`); malformed requests get `400` and the connection
 /// is closed, and so do HTTP/1.1 requests without a `Host` and requests with two or an invalid
 /// one (RFC 9112 §3.2, which hyper leaves to the application). Accepted sockets use `TCP_NODELAY`. Accept errors are logged and never end the
@@ -85,10 +95,15 @@ where
     let addr = listener.local_addr()?;
     log_startup(addr, &app);
 
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
         .header_read_timeout(app.config().header_timeout)
-        .max_header_size(MAX_HEADER_BYTES);
+        .max_buf_size(MAX_HEADER_BYTES);
+    http.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
     // RFC 9112 §3.2's Host rule, which hyper does not enforce.
     let router = app
         .router()
@@ -125,7 +140,7 @@ where
                 // for `--rate-key ip`.
                 let service = Extension(ConnectInfo(peer)).layer(router.clone());
                 let service = TowerToHyperService::new(service);
-                let connection = http.serve_connection(TokioIo::new(stream), service);
+                let connection = http.serve_connection(TokioIo::new(stream), service).into_owned();
                 let connection = graceful.watch(connection);
                 connections.spawn(async move {
                     if let Err(err) = connection.await {

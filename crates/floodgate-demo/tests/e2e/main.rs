@@ -5,6 +5,7 @@ mod adaptive;
 mod classes;
 mod connections;
 mod hardening;
+mod http2;
 mod ingest;
 mod jobs;
 mod overload;
