@@ -16,7 +16,7 @@ use crate::ingest::Ingest;
 use crate::jobs::{JobPool, Jobs};
 use crate::metrics::{self, Metrics};
 use crate::routes::{self, AppState};
-use crate::{admin, limiter, rate_limit, server};
+use crate::{admin, grpc, limiter, rate_limit, server};
 
 /// The demo app built from a [`Config`]: the axum [`Router`], plus what the server and callers
 /// need beside it (the gate handle for shutdown and stats, the config for the server's
@@ -55,7 +55,8 @@ impl App {
 
         let gated = Router::new()
             .route("/slow", get(routes::slow))
-            .route("/fast", get(routes::fast));
+            .route("/fast", get(routes::fast))
+            .merge(grpc::router(backend.clone(), config.delay));
         let (gated, gate) = limiter::guard(gated, config);
         // After the limiter, so outside it: a request over the rate never takes a permit.
         let (gated, rate_limiter) = rate_limit::guard(gated, &config.rate_limit);

@@ -53,6 +53,7 @@ mod app;
 mod backend;
 mod classes;
 mod config;
+mod grpc;
 mod healthcheck;
 mod host;
 mod ingest;

@@ -4,6 +4,7 @@
 mod adaptive;
 mod classes;
 mod connections;
+mod grpc;
 mod hardening;
 mod http2;
 mod ingest;
