@@ -39,6 +39,7 @@ use crate::{admin, grpc, limiter, rate_limit, server};
 pub struct App {
     router: Router,
     gate: Option<Gate>,
+    stream_gate: Option<Gate>,
     rate_limiter: Option<RateLimiter>,
     config: Config,
     jobs: Jobs,
@@ -57,7 +58,10 @@ impl App {
             .route("/slow", get(routes::slow))
             .route("/fast", get(routes::fast))
             .merge(grpc::router(backend.clone(), config.delay));
-        let (gated, gate) = limiter::guard(gated, config);
+        let streams = Router::new().route("/stream", get(routes::stream));
+        let (gated, gates) = limiter::guard(gated, streams, config);
+        let gate = gates.as_ref().map(|gates| gates.requests.clone());
+        let stream_gate = gates.map(|gates| gates.streams);
         // After the limiter, so outside it: a request over the rate never takes a permit.
         let (gated, rate_limiter) = rate_limit::guard(gated, &config.rate_limit);
         let open = Router::new()
@@ -69,6 +73,9 @@ impl App {
         let connections =
             ConnectionLimit::new(config.max_connections).idle_timeout(config.idle_timeout);
         let mut metrics = Metrics::new(gate.clone(), rate_limiter.clone(), backend.clone());
+        if let Some(streams) = &stream_gate {
+            metrics.add_gate(streams.clone());
+        }
         metrics.set_connections(connections.clone());
         metrics.register_collector(jobs.collector());
         metrics.register_collector(ingest.collector());
@@ -94,6 +101,7 @@ impl App {
         Self {
             router,
             gate,
+            stream_gate,
             rate_limiter,
             config: config.clone(),
             jobs,
@@ -116,6 +124,12 @@ impl App {
     /// ([`Gate::snapshot`]), live changes ([`Gate::set_limit`]), shutdown ([`Gate::close`]).
     pub fn gate(&self) -> Option<&Gate> {
         self.gate.as_ref()
+    }
+
+    /// The second gate of `/stream`, capping the streams open at once (`--max-streams`), when
+    /// `--limiter` is `gate`.
+    pub fn stream_gate(&self) -> Option<&Gate> {
+        self.stream_gate.as_ref()
     }
 
     /// The rate limit in front of `/slow` and `/fast`, when `--rate` is given: stats

@@ -201,6 +201,31 @@ pub struct Config {
     )]
     pub backend_capacity: usize,
 
+    /// For the streaming route (`/stream`): give the gate's permit back when the response
+    /// `headers` are produced, or hold it to the end of the `body` (an open stream then counts
+    /// against --max-concurrency for its whole life).
+    #[arg(
+        long,
+        env = "FLOODGATE_RELEASE_AT",
+        value_enum,
+        default_value_t = ReleaseAt::Body,
+        value_name = "WHEN",
+        help_heading = "Admission"
+    )]
+    pub release_at: ReleaseAt,
+
+    /// Streams open at once on /stream, whatever --release-at says (a second gate, holding its
+    /// permit to the end of the stream; the next stream gets 503 at once).
+    #[arg(
+        long,
+        env = "FLOODGATE_MAX_STREAMS",
+        default_value_t = 256,
+        value_parser = parse::at_least_one,
+        value_name = "N",
+        help_heading = "Admission"
+    )]
+    pub max_streams: usize,
+
     /// The gate's limit algorithm and queue discipline (`--limit-algorithm`, `--queue`, ...).
     #[command(flatten)]
     pub adaptive: AdaptiveConfig,
@@ -240,12 +265,48 @@ impl Default for Config {
             delay: Duration::from_millis(200),
             max_slow_ms: crate::MAX_SLOW_MS,
             backend_capacity: 64,
+            release_at: ReleaseAt::Body,
+            max_streams: 256,
             adaptive: AdaptiveConfig::default(),
             classes: ClassesConfig::default(),
             rate_limit: RateLimitConfig::default(),
             jobs: JobsConfig::default(),
             ingest: IngestConfig::default(),
         }
+    }
+}
+
+/// When `/stream` gives the gate's permit back (`--release-at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, ValueEnum)]
+pub enum ReleaseAt {
+    /// At the end of the response body: an open stream holds its permit.
+    #[default]
+    Body,
+    /// When the response head is produced: opening a stream counts, keeping it open does not.
+    Headers,
+}
+
+impl ReleaseAt {
+    /// The library's setting.
+    pub(crate) fn into_library(self) -> floodgate::gate::ReleaseAt {
+        match self {
+            ReleaseAt::Body => floodgate::gate::ReleaseAt::Body,
+            ReleaseAt::Headers => floodgate::gate::ReleaseAt::Headers,
+        }
+    }
+
+    /// The flag value: `body` or `headers`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseAt::Body => "body",
+            ReleaseAt::Headers => "headers",
+        }
+    }
+}
+
+impl fmt::Display for ReleaseAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -325,6 +386,8 @@ mod tests {
             "--deadline-header=",
             "--critical-reserve=0.25",
             "--sheddable-max-wait=5ms",
+            "--release-at=headers",
+            "--max-streams=3",
         ])
         .unwrap();
         assert_eq!(
@@ -343,6 +406,8 @@ mod tests {
                 delay: Duration::from_secs(1),
                 max_slow_ms: 2000,
                 backend_capacity: 8,
+                release_at: ReleaseAt::Headers,
+                max_streams: 3,
                 adaptive: AdaptiveConfig::default(),
                 classes: ClassesConfig {
                     priority_header: Some(http::HeaderName::from_static("x-class")),
@@ -375,6 +440,8 @@ mod tests {
             (&["--deadline-header", "a:b"], "--deadline-header"),
             (&["--critical-reserve", "1"], "--critical-reserve"),
             (&["--critical-reserve", "lots"], "--critical-reserve"),
+            (&["--release-at", "trailers"], "--release-at"),
+            (&["--max-streams", "0"], "--max-streams"),
         ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.exit_code(), 2);

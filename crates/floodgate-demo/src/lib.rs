@@ -69,7 +69,7 @@ mod shutdown;
 pub use crate::adaptive::{AdaptiveConfig, Algorithm};
 pub use crate::app::{App, app};
 pub use crate::classes::ClassesConfig;
-pub use crate::config::{Cli, Command, Config, Limiter};
+pub use crate::config::{Cli, Command, Config, Limiter, ReleaseAt};
 pub use crate::healthcheck::{HEALTHCHECK_TIMEOUT, healthcheck};
 pub use crate::ingest::{INGEST_IDLE_TIMEOUT, IngestConfig, MAX_RECORD_BYTES};
 pub use crate::jobs::{JOB_RESULT_TTL, JobsConfig, MAX_JOB_MS, MAX_JOB_RESULTS};

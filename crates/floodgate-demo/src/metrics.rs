@@ -39,6 +39,8 @@ const UNMATCHED: &str = "unmatched";
 #[derive(Debug)]
 pub(crate) struct Metrics {
     gate: Option<Gate>,
+    /// More gates (`/stream`'s), reported beside the first under their names.
+    more_gates: Vec<Gate>,
     connections: Option<ConnectionLimit>,
     rate_limiter: Option<RateLimiter>,
     registry: Registry,
@@ -84,12 +86,18 @@ impl Metrics {
 
         Self {
             gate,
+            more_gates: Vec::new(),
             connections: None,
             rate_limiter,
             registry,
             requests,
             durations,
         }
+    }
+
+    /// Adds the series of another gate (named apart from the first).
+    pub(crate) fn add_gate(&mut self, gate: Gate) {
+        self.more_gates.push(gate);
     }
 
     /// Adds the connection limit's series.
@@ -117,7 +125,7 @@ impl Metrics {
     /// Every series, in the Prometheus text format.
     pub(crate) fn render(&self) -> String {
         let mut library = PrometheusText::new();
-        if let Some(gate) = &self.gate {
+        for gate in self.gate.iter().chain(&self.more_gates) {
             library = library.gate(gate);
         }
         if let Some(limiter) = &self.rate_limiter {

@@ -1,11 +1,14 @@
-//! The handlers: `/slow` and `/fast` (gated), `/healthz` and `/metrics` (never gated).
+//! The handlers: `/slow`, `/fast` and `/stream` (gated), `/healthz` and `/metrics` (never
+//! gated).
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::response::IntoResponse;
-use http::header::CONTENT_TYPE;
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use serde::Deserialize;
 
 use crate::backend::Backend;
@@ -44,6 +47,50 @@ pub(crate) async fn slow(
     });
     state.backend.work(work).await;
     "ok\n"
+}
+
+/// How often `/stream` sends an event.
+pub(crate) const STREAM_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The query string of `/stream`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct StreamParams {
+    /// How long the stream stays open, in milliseconds, instead of `--delay`; capped at
+    /// `--max-slow-ms`.
+    ms: Option<u64>,
+}
+
+/// Server-sent events: `data: N` every [`STREAM_INTERVAL`] for `--delay` (or `?ms=N`, capped
+/// at `--max-slow-ms`), then the end of the body. It does no work in the backend: an open
+/// stream costs a connection and a little memory, which is why `--release-at headers` lets its
+/// gate permit go at the head.
+pub(crate) async fn stream(
+    State(state): State<AppState>,
+    Query(params): Query<StreamParams>,
+) -> impl IntoResponse {
+    let open_for = params.ms.map_or(state.delay, |ms| {
+        Duration::from_millis(ms.min(state.max_slow_ms))
+    });
+    let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
+    tokio::spawn(async move {
+        let end = tokio::time::Instant::now() + open_for;
+        let mut events = tokio::time::interval(STREAM_INTERVAL);
+        for n in 1.. {
+            events.tick().await;
+            let event = Bytes::from(format!("data: {n}\n\n"));
+            // An error: the client went away, and the body with it.
+            if sender.send_data(event).await.is_err() || tokio::time::Instant::now() >= end {
+                return;
+            }
+        }
+    });
+    (
+        [
+            (CONTENT_TYPE, "text/event-stream"),
+            (CACHE_CONTROL, "no-cache"),
+        ],
+        axum::body::Body::new(body),
+    )
 }
 
 /// Answers at once: shows that the gate, not the work, decides who gets in.

@@ -13,4 +13,5 @@ mod overload;
 mod process;
 mod rate_limit;
 mod replicas;
+mod streams;
 mod support;
