@@ -116,6 +116,12 @@ pub struct LoadOpts {
     #[arg(long, value_enum, default_value_t = EngineKind::Auto)]
     pub engine: EngineKind,
 
+    /// HTTP/2 only: h2c with prior knowledge for http:// (TLS with ALPN h2 for https://), many
+    /// requests as streams on each connection (hyper: one connection per 64 workers of a
+    /// runtime thread; reqwest: one per host and thread).
+    #[arg(long)]
+    pub http2: bool,
+
     /// On a 503 or 429 with Retry-After, back off as told: in closed loop the worker waits that
     /// long; in open loop the client that got it skips its starts that fall in the window
     /// (counted as deferred), the other clients go on (see `--clients`).

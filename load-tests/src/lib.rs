@@ -75,7 +75,7 @@ pub use crate::stats::{ErrorCounts, LatencySummary, Second};
 pub use crate::threshold::{Check, Threshold, ThresholdError};
 
 use crate::body::BodySpec;
-use crate::engine::{Engine, HyperEngine, RequestSpec, ReqwestEngine, proxied};
+use crate::engine::{Engine, HyperEngine, HyperH2Engine, RequestSpec, ReqwestEngine, proxied};
 use crate::progress::Progress;
 use crate::report::RunInfo;
 use crate::runner::{Length, Mode, Plan};
@@ -219,6 +219,7 @@ pub fn load(opts: &LoadOpts) -> Result<Report, Error> {
         method: opts.method.clone(),
         headers: request_headers(opts),
         body: body_spec(opts),
+        http2: opts.http2,
     };
     let plan = Plan {
         mode: match opts.rate {
@@ -256,9 +257,14 @@ pub fn load(opts: &LoadOpts) -> Result<Report, Error> {
         .map(Url::as_str)
         .collect::<Vec<_>>()
         .join(" ");
-    match engine {
-        EngineKind::Hyper => run_with(&HyperEngine::new(&spec)?, urls, &plan, &progress),
-        _ => run_with(&ReqwestEngine::new(&spec)?, urls, &plan, &progress),
+    match (engine, spec.http2) {
+        (EngineKind::Hyper, false) => {
+            run_with(&HyperEngine::new(&spec)?, &spec, urls, &plan, &progress)
+        }
+        (EngineKind::Hyper, true) => {
+            run_with(&HyperH2Engine::new(&spec)?, &spec, urls, &plan, &progress)
+        }
+        _ => run_with(&ReqwestEngine::new(&spec)?, &spec, urls, &plan, &progress),
     }
 }
 
@@ -289,6 +295,7 @@ fn request_headers(opts: &LoadOpts) -> HeaderMap {
 /// Runs `plan` with an engine and builds the report.
 fn run_with<E: Engine>(
     engine: &E,
+    spec: &RequestSpec,
     urls: String,
     plan: &Plan,
     progress: &Progress,
@@ -297,6 +304,7 @@ fn run_with<E: Engine>(
     let info = RunInfo {
         url: urls,
         engine: E::NAME,
+        http_version: if spec.http2 { "HTTP/2" } else { "HTTP/1.1" },
         mode: plan.mode,
         concurrency: plan.concurrency,
         clients: plan.clients,

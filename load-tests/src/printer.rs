@@ -24,9 +24,15 @@ pub fn print_summary(w: &mut impl Write, report: &Report) -> io::Result<()> {
             ),
         },
     };
+    // The protocol only when it is not the default, so that HTTP/1.1 summaries read as before.
+    let http2 = if report.http_version == "HTTP/2" {
+        ", HTTP/2"
+    } else {
+        ""
+    };
     writeln!(
         w,
-        "{} ({shape}, {} engine, {:.2} s)",
+        "{} ({shape}, {} engine{http2}, {:.2} s)",
         report.url, report.engine, report.duration_s
     )?;
     writeln!(w)?;

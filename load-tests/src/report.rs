@@ -22,6 +22,8 @@ pub struct Report {
     pub url: String,
     /// The HTTP engine that ran: `"hyper"` or `"reqwest"`.
     pub engine: String,
+    /// The protocol asked for: `"HTTP/1.1"`, or `"HTTP/2"` with `--http2`.
+    pub http_version: String,
     /// `"closed"` (`-c` workers) or `"open"` (`-r` schedule).
     pub mode: ModeName,
     /// Requests per second on the open-loop schedule (a ramp's mean rate, see `ramp`); `None`
@@ -140,6 +142,8 @@ pub enum ModeName {
 pub(crate) struct RunInfo {
     pub(crate) url: String,
     pub(crate) engine: &'static str,
+    /// `"HTTP/1.1"` or `"HTTP/2"`.
+    pub(crate) http_version: &'static str,
     pub(crate) mode: Mode,
     pub(crate) concurrency: usize,
     /// Open loop: the client population (`None`: one per slot).
@@ -216,6 +220,7 @@ impl Report {
         Self {
             url: info.url,
             engine: info.engine.to_owned(),
+            http_version: info.http_version.to_owned(),
             mode,
             target_rate,
             duration_s: round3(secs),
@@ -337,6 +342,7 @@ pub(crate) mod tests {
             RunInfo {
                 url: "http://127.0.0.1:1/".to_owned(),
                 engine: "hyper",
+                http_version: "HTTP/1.1",
                 mode: Mode::Closed,
                 concurrency: 4,
                 clients: None,
@@ -367,6 +373,7 @@ pub(crate) mod tests {
         for field in [
             "url",
             "engine",
+            "http_version",
             "mode",
             "target_rate",
             "duration_s",

@@ -1,6 +1,7 @@
 //! Once a second, the target's `/metrics` (Prometheus text): `floodgate_in_flight` and
-//! `floodgate_limit`, for the charts. Plain `http://` only; a target without the endpoint or the
-//! metrics just gives empty samples.
+//! `floodgate_limit`, for the charts: of the gate named `default` (the library's default name,
+//! the demo's request gate) if there is one, else summed over every series. Plain `http://`
+//! only; a target without the endpoint or the metrics just gives empty samples.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -93,23 +94,40 @@ async fn fetch(host: &str, port: u16) -> Option<String> {
         .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_owned()))
 }
 
-/// The sum over all label sets of the Prometheus sample `name` in `text`.
+/// The Prometheus sample `name` in `text`: the sum of its series labelled `gate="default"`, if
+/// any, else the sum over all its label sets (a second gate, such as the demo's stream cap,
+/// would otherwise add its limit to the chart).
 fn gauge(text: &str, name: &str) -> Option<f64> {
-    let mut found = None;
+    let mut all = None;
+    let mut default_gate = None;
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let Some(rest) = line.strip_prefix(name) else {
             continue;
         };
-        let value = match rest.chars().next() {
-            Some('{') => rest.rsplit_once('}').map(|(_, v)| v),
-            Some(' ') => Some(rest),
-            _ => None,
+        let (labels, value) = match rest.chars().next() {
+            Some('{') => match rest.rsplit_once('}') {
+                Some((labels, value)) => (labels, value),
+                None => continue,
+            },
+            Some(' ') => ("", rest),
+            _ => continue,
         };
-        if let Some(value) = value.and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok()) {
-            *found.get_or_insert(0.0) += value;
+        let Some(value) = value
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+        else {
+            continue;
+        };
+        *all.get_or_insert(0.0) += value;
+        if labels
+            .split(',')
+            .any(|label| label.trim_start_matches('{') == "gate=\"default\"")
+        {
+            *default_gate.get_or_insert(0.0) += value;
         }
     }
-    found
+    default_gate.or(all)
 }
 
 #[cfg(test)]
@@ -125,6 +143,18 @@ mod tests {
         assert_eq!(gauge(text, "floodgate_limit"), Some(10.0));
         assert_eq!(gauge(text, "floodgate_queued"), None);
         assert_eq!(gauge("", "floodgate_limit"), None);
+    }
+
+    #[test]
+    fn the_default_gate_wins_over_the_others() {
+        let text = "floodgate_limit{gate=\"default\"} 8\nfloodgate_limit{gate=\"streams\"} 256\n\
+                    floodgate_in_flight{gate=\"streams\"} 2\nfloodgate_in_flight{gate=\"x\"} 1\n";
+        assert_eq!(gauge(text, "floodgate_limit"), Some(8.0));
+        assert_eq!(
+            gauge(text, "floodgate_in_flight"),
+            Some(3.0),
+            "no default gate: the sum"
+        );
     }
 
     #[test]

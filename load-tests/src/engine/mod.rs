@@ -4,8 +4,12 @@
 //! - [`HyperEngine`]: one raw HTTP/1.1 connection per load worker
 //!   (`hyper::client::conn::http1`), reconnecting when the server closes it. The fast path for
 //!   plain `http://` targets: about a third of reqwest's client CPU per request.
+//! - [`HyperH2Engine`] (`--http2`): raw HTTP/2 with prior knowledge (h2c) for plain `http://`,
+//!   a connection per [`STREAMS_PER_CONNECTION`](hyper_h2::STREAMS_PER_CONNECTION) workers of a
+//!   thread, each request a stream.
 //! - [`ReqwestEngine`]: reqwest, complete (https, HTTP/2, proxies from the environment), redirects
-//!   off. Each runtime thread builds its own `Client`.
+//!   off. Each runtime thread builds its own `Client`; with `--http2`, HTTP/2 only (prior
+//!   knowledge for `http://`), all of a thread's requests streams on one connection per host.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -17,9 +21,11 @@ use reqwest::Url;
 use crate::body::BodySpec;
 
 mod hyper_h1;
+mod hyper_h2;
 mod reqwest_pool;
 
 pub(crate) use hyper_h1::HyperEngine;
+pub(crate) use hyper_h2::HyperH2Engine;
 pub(crate) use reqwest_pool::ReqwestEngine;
 
 /// An HTTP engine: makes per-thread copies of itself, and load workers from those.
@@ -134,6 +140,8 @@ pub(crate) struct RequestSpec {
     pub(crate) method: Method,
     pub(crate) headers: HeaderMap,
     pub(crate) body: BodySpec,
+    /// HTTP/2 only (`--http2`): prior knowledge for `http://`.
+    pub(crate) http2: bool,
 }
 
 /// An engine could not be set up.

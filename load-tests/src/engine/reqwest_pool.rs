@@ -30,7 +30,7 @@ impl ReqwestEngine {
         let proxied = spec.urls.iter().any(proxied);
         Ok(Self {
             spec: Arc::new(spec.clone()),
-            client: build_client(proxied)?,
+            client: build_client(proxied, spec.http2)?,
             proxied,
             sent: Arc::new(AtomicU64::new(0)),
             next: Arc::new(AtomicUsize::new(0)),
@@ -44,10 +44,13 @@ fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-fn build_client(proxied: bool) -> Result<Client, EngineError> {
+fn build_client(proxied: bool, http2: bool) -> Result<Client, EngineError> {
     let mut builder = Client::builder().redirect(Policy::none()).tcp_nodelay(true);
     if !proxied {
         builder = builder.no_proxy();
+    }
+    if http2 {
+        builder = builder.http2_prior_knowledge();
     }
     builder
         .build()
@@ -62,7 +65,7 @@ impl Engine for ReqwestEngine {
     fn for_thread(&self) -> Result<Self, EngineError> {
         Ok(Self {
             spec: Arc::clone(&self.spec),
-            client: build_client(self.proxied)?,
+            client: build_client(self.proxied, self.spec.http2)?,
             proxied: self.proxied,
             sent: Arc::clone(&self.sent),
             next: Arc::clone(&self.next),

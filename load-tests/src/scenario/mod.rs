@@ -231,6 +231,7 @@ fn run_phase(
         method: http::Method::GET,
         headers: http::HeaderMap::new(),
         body: bytes::Bytes::new().into(),
+        http2: false,
     })?;
     let (mode, concurrency) = match phase.shape {
         Shape::Rate { cap, .. } | Shape::TimesCapacity { cap, .. } => (
@@ -267,6 +268,7 @@ fn run_phase(
         RunInfo {
             url: url.to_string(),
             engine: "hyper",
+            http_version: "HTTP/1.1",
             mode: plan.mode,
             concurrency: plan.concurrency,
             clients: plan.clients,
