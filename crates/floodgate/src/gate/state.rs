@@ -353,7 +353,8 @@ impl Core {
     /// as many), and under the limit.
     #[inline]
     fn try_admit_class(&self, priority: Priority) -> Option<usize> {
-        if !self.within_reserves(priority, self.in_flight()) {
+        let reserved = self.config.kept_from[priority.index()] != 0.0;
+        if reserved && !self.within_reserves(priority, self.in_flight()) {
             return None;
         }
         let in_flight = self.try_admit(self.limit())?;
