@@ -57,8 +57,9 @@ pub struct ClassesConfig {
     )]
     pub deadline_header: std::option::Option<HeaderName>,
 
-    /// The share of the gate's limit kept for critical requests (0 to 0.9): the other classes
-    /// are admitted only while fewer than the rest are in flight.
+    /// The share of the gate's limit kept for critical requests (0 to 0.9, rounded down to whole
+    /// requests): the other classes together hold at most the rest, whatever critical requests
+    /// hold.
     #[arg(
         long,
         env = "FLOODGATE_CRITICAL_RESERVE",
