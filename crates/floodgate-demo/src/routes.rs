@@ -29,6 +29,15 @@ pub(crate) struct AppState {
     pub(crate) metrics: Arc<Metrics>,
 }
 
+impl AppState {
+    /// `?ms=N` as a duration, capped at `--max-slow-ms`; `--delay` without it.
+    fn work_time(&self, ms: Option<u64>) -> Duration {
+        ms.map_or(self.delay, |ms| {
+            Duration::from_millis(ms.min(self.max_slow_ms))
+        })
+    }
+}
+
 /// The query string of `/slow`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct SlowParams {
@@ -42,10 +51,7 @@ pub(crate) async fn slow(
     State(state): State<AppState>,
     Query(params): Query<SlowParams>,
 ) -> &'static str {
-    let work = params.ms.map_or(state.delay, |ms| {
-        Duration::from_millis(ms.min(state.max_slow_ms))
-    });
-    state.backend.work(work).await;
+    state.backend.work(state.work_time(params.ms)).await;
     "ok\n"
 }
 
@@ -68,9 +74,7 @@ pub(crate) async fn stream(
     State(state): State<AppState>,
     Query(params): Query<StreamParams>,
 ) -> impl IntoResponse {
-    let open_for = params.ms.map_or(state.delay, |ms| {
-        Duration::from_millis(ms.min(state.max_slow_ms))
-    });
+    let open_for = state.work_time(params.ms);
     let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
     tokio::spawn(async move {
         let end = tokio::time::Instant::now() + open_for;

@@ -94,20 +94,32 @@ impl Model {
     }
 }
 
-fn check(ops: Vec<Op>, initial_limit: usize, queue: Queue) -> Result<(), TestCaseError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// A runtime on a paused clock: time passes only when a test advances it.
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
-        .unwrap();
-    runtime.block_on(async move {
-        let gate: Gate = GateConfig::new(initial_limit)
-            .max_wait(MAX_WAIT)
-            .max_queue(MAX_QUEUE)
-            .queue(queue)
-            .standing_after(Duration::from_millis(30))
-            .standing_wait(STANDING_WAIT)
-            .build();
+        .unwrap()
+}
+
+/// The gate of both models: a short queue that stands after 30 ms.
+fn config(limit: usize, queue: Queue) -> GateConfig {
+    GateConfig::new(limit)
+        .max_wait(MAX_WAIT)
+        .max_queue(MAX_QUEUE)
+        .queue(queue)
+        .standing_after(Duration::from_millis(30))
+        .standing_wait(STANDING_WAIT)
+}
+
+fn any_queue() -> impl Strategy<Value = Queue> {
+    prop_oneof![Just(Queue::Fifo), Just(Queue::Lifo), Just(Queue::Codel)]
+}
+
+fn check(ops: Vec<Op>, initial_limit: usize, queue: Queue) -> Result<(), TestCaseError> {
+    paused_runtime().block_on(async move {
+        let gate: Gate = config(initial_limit, queue).build();
         let mut model = Model {
             queue,
             arrivals: 0,
@@ -193,7 +205,7 @@ proptest! {
     fn the_gate_keeps_its_invariants(
         ops in prop::collection::vec(op(), 1..120),
         limit in 1usize..=4,
-        queue in prop_oneof![Just(Queue::Fifo), Just(Queue::Lifo), Just(Queue::Codel)],
+        queue in any_queue(),
     ) {
         check(ops, limit, queue)?;
     }
@@ -251,18 +263,8 @@ mod classes {
     }
 
     fn check(ops: Vec<Op>, initial_limit: usize, queue: Queue) -> Result<(), TestCaseError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let gate: Gate = GateConfig::new(initial_limit)
-                .max_wait(MAX_WAIT)
-                .max_queue(MAX_QUEUE)
-                .queue(queue)
-                .standing_after(Duration::from_millis(30))
-                .standing_wait(STANDING_WAIT)
+        paused_runtime().block_on(async move {
+            let gate: Gate = config(initial_limit, queue)
                 .reserve(Priority::Critical, 0.25)
                 .build();
             let mut waiting: Vec<Waiter> = Vec::new();
@@ -391,7 +393,7 @@ mod classes {
         fn the_gate_keeps_its_invariants_with_classes(
             ops in prop::collection::vec(op(), 1..120),
             limit in 1usize..=8,
-            queue in prop_oneof![Just(Queue::Fifo), Just(Queue::Lifo), Just(Queue::Codel)],
+            queue in any_queue(),
         ) {
             check(ops, limit, queue)?;
         }

@@ -14,7 +14,9 @@ use tokio::net::TcpStream;
 
 use crate::body::{BodySpec, RequestBody};
 
-use super::{Engine, EngineError, ErrorKind, Outcome, RequestSpec, Response, Worker};
+use super::{
+    Engine, EngineError, ErrorKind, Outcome, RequestSpec, Response, Worker, plain_http_addrs,
+};
 
 /// Plain `http://` over raw `hyper::client::conn::http1` connections: each worker keeps one per
 /// target, and the requests go to the targets in turn.
@@ -65,19 +67,8 @@ impl HyperEngine {
 
 impl Target {
     fn new(url: &Url, headers: &HeaderMap) -> Result<Self, EngineError> {
-        if url.scheme() != "http" {
-            return Err(EngineError::Unsupported(format!(
-                "the hyper engine speaks plain http:// only, not {}://; use --engine reqwest",
-                url.scheme()
-            )));
-        }
+        let addrs = plain_http_addrs(url)?;
         let host = url.host_str().unwrap_or_default().to_owned();
-        let addrs = url
-            .socket_addrs(|| None)
-            .map_err(|source| EngineError::Resolve {
-                host: host.clone(),
-                source,
-            })?;
         let mut origin_form = url.path().to_owned();
         if let Some(query) = url.query() {
             origin_form.push('?');

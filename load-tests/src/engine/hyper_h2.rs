@@ -16,7 +16,9 @@ use tokio::sync::Mutex;
 
 use crate::body::{BodySpec, RequestBody};
 
-use super::{Engine, EngineError, ErrorKind, Outcome, RequestSpec, Response, Worker};
+use super::{
+    Engine, EngineError, ErrorKind, Outcome, RequestSpec, Response, Worker, plain_http_addrs,
+};
 
 /// How many workers of a runtime thread share one connection (each worker has at most one
 /// request in flight, so this is the most streams a connection carries at once): far below the
@@ -91,19 +93,7 @@ impl HyperH2Engine {
 
 impl Target {
     fn new(url: &Url) -> Result<Self, EngineError> {
-        if url.scheme() != "http" {
-            return Err(EngineError::Unsupported(format!(
-                "the hyper engine speaks plain http:// only (h2c with --http2), not {}://; use \
-                 --engine reqwest",
-                url.scheme()
-            )));
-        }
-        let addrs = url
-            .socket_addrs(|| None)
-            .map_err(|source| EngineError::Resolve {
-                host: url.host_str().unwrap_or_default().to_owned(),
-                source,
-            })?;
+        let addrs = plain_http_addrs(url)?;
         let uri = url
             .as_str()
             .parse::<Uri>()

@@ -121,6 +121,22 @@ pub(crate) fn proxied(url: &Url) -> bool {
         .is_some()
 }
 
+/// The socket addresses of a plain `http://` target, resolved once, for the raw-hyper engines.
+pub(crate) fn plain_http_addrs(url: &Url) -> Result<Vec<std::net::SocketAddr>, EngineError> {
+    if url.scheme() != "http" {
+        return Err(EngineError::Unsupported(format!(
+            "the hyper engine speaks plain http:// only (h2c with --http2), not {}://; use \
+             --engine reqwest",
+            url.scheme()
+        )));
+    }
+    url.socket_addrs(|| None)
+        .map_err(|source| EngineError::Resolve {
+            host: url.host_str().unwrap_or_default().to_owned(),
+            source,
+        })
+}
+
 /// Why a request got no response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum ErrorKind {
