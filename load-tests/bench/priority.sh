@@ -55,3 +55,4 @@ run "no classes" --priority-header ''
 run "classes"
 run "classes, reserve 0.25" --critical-reserve 0.25
 run "classes, reserve 0.25, shed at once" --critical-reserve 0.25 --sheddable-max-wait 0s
+run "classes, reserve 0.375, shed at once" --critical-reserve 0.375 --sheddable-max-wait 0s
